@@ -1,0 +1,1 @@
+"""The CRM domain package: data, use cases, models and the CLI. Never imports streamlit."""

@@ -1,0 +1,28 @@
+"""SQLModel tables, split by part of the domain. Import from here: `from crm.models import Contact`."""
+from sqlmodel import SQLModel
+
+from crm.models.bookkeeping import (
+    AuditLog, AutomationFiring, AutomationRule, DataVersion, ForecastSnapshot, ImportChange, ImportJob,
+    LeadScoreRule, MergeLog, Notification, PredictionScore, SavedMapping, Segment, SegmentMember,
+    SegmentSnapshot, SegmentSnapshotMember, WebForm,
+)
+from crm.models.directory import (
+    Company, CompanyTag, Contact, ContactTag, ContactView, CustomFieldDef, CustomFieldDefBase,
+    CustomFieldDefView, CustomFieldValue, Tag,
+)
+from crm.models.engagement import (
+    Activity, BehaviorEvent, ListSubscriptionEvent, MarketingSpend, Order, OrderLine, SurveyResponse, Ticket,
+)
+from crm.models.people import RoleRight, Team, TeamView, User, UserCreate, UserUpdate, UserView
+from crm.models.pipeline import (
+    Deal, DealContact, DealLineItem, DealStageHistory, LostReason, LostReasonView, Pipeline, PipelineView,
+    Product, Quota, Stage, StageInput, StageView,
+)
+from crm.models.vocab import (
+    ActivityKind, DealStatus, Entity, EventKind, FieldType, ForecastCategory, Lifecycle, Role, SubscriptionAction,
+    SurveyKind, TicketStatus,
+)
+
+metadata = SQLModel.metadata
+
+__all__ = [name for name in dir() if not name.startswith("_")]

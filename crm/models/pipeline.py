@@ -1,0 +1,155 @@
+"""Pipelines, stages, deals, their history, products, line items and quotas."""
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from crm.models.base import CRMTable, SoftDelete, check_in
+from crm.models.vocab import DealStatus, ForecastCategory
+
+
+class Pipeline(CRMTable, SoftDelete, table=True):
+    __tablename__ = "pipeline"
+    name: str = Field(max_length=120, unique=True)
+    position: int = 0
+    is_default: bool = False
+
+
+class Stage(CRMTable, SoftDelete, table=True):
+    __tablename__ = "stage"
+    __table_args__ = (
+        UniqueConstraint("pipeline_id", "name", name="uq_stage_name"),
+        CheckConstraint("probability >= 0 AND probability <= 1", name="probability"),
+        CheckConstraint("NOT (is_won AND is_lost)", name="won_lost"),
+    )
+    pipeline_id: int = Field(foreign_key="pipeline.id", index=True)
+    name: str = Field(max_length=120)
+    position: int = 0
+    probability: float = 0.0
+    is_won: bool = False
+    is_lost: bool = False
+
+
+class StageInput(SQLModel):
+    name: str = Field(min_length=1, max_length=120)
+    probability: float = Field(ge=0, le=1)
+    is_won: bool = False
+    is_lost: bool = False
+
+
+class StageView(SQLModel):
+    id: int
+    pipeline_id: int
+    name: str
+    position: int
+    probability: float
+    is_won: bool
+    is_lost: bool
+    version: int
+
+
+class PipelineView(SQLModel):
+    id: int
+    name: str
+    position: int
+    is_default: bool
+    version: int
+    stages: list[StageView] = []
+
+
+class LostReason(CRMTable, SoftDelete, table=True):
+    __tablename__ = "lost_reason"
+    name: str = Field(max_length=120, unique=True)
+    position: int = 0
+
+
+class LostReasonView(SQLModel):
+    id: int
+    name: str
+    position: int
+    version: int
+    deleted_at: datetime | None = None
+
+
+class Deal(CRMTable, SoftDelete, table=True):
+    __tablename__ = "deal"
+    __table_args__ = (
+        CheckConstraint(check_in("status", list(DealStatus)), name="status"),
+        CheckConstraint(check_in("forecast_category", list(ForecastCategory)), name="forecast"),
+        CheckConstraint("amount >= 0", name="amount"),
+        Index("ix_deal_owner_status", "owner_id", "status"),
+        Index("ix_deal_pipeline_stage", "pipeline_id", "stage_id"),
+        Index("ix_deal_status_close", "status", "expected_close"),
+    )
+    title: str = Field(max_length=200)
+    pipeline_id: int = Field(foreign_key="pipeline.id")
+    stage_id: int = Field(foreign_key="stage.id", index=True)
+    status: str = Field(default=DealStatus.OPEN, max_length=10)
+    amount: float = 0.0
+    currency: str = Field(default="USD", max_length=3)
+    expected_close: date | None = Field(default=None, index=True)
+    closed_at: datetime | None = Field(default=None, index=True)
+    owner_id: int | None = Field(default=None, foreign_key="app_user.id")
+    company_id: int | None = Field(default=None, foreign_key="company.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
+    forecast_category: str = Field(default=ForecastCategory.PIPELINE, max_length=20)
+    # Odoo's pattern: rep_probability is NULL until the rep overrides; the model keeps scoring beside it.
+    rep_probability: float | None = Field(default=None, ge=0, le=1)
+    model_probability: float | None = Field(default=None, ge=0, le=1)
+    lost_reason_id: int | None = Field(default=None, foreign_key="lost_reason.id")
+    source: str | None = Field(default=None, max_length=60)
+    next_step: str | None = Field(default=None, max_length=300)
+    stage_entered_at: datetime | None = None
+    external_id: str | None = Field(default=None, max_length=100, index=True)
+
+
+class DealContact(CRMTable, table=True):
+    __tablename__ = "deal_contact"
+    __table_args__ = (UniqueConstraint("deal_id", "contact_id", name="uq_deal_contact"),)
+    deal_id: int = Field(foreign_key="deal.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    role: str | None = Field(default=None, max_length=60)
+
+
+class DealStageHistory(CRMTable, table=True):
+    """One row per stage a deal entered; exited_at is NULL for the current stage."""
+    __tablename__ = "deal_stage_history"
+    __table_args__ = (Index("ix_dsh_deal_entered", "deal_id", "entered_at"),)
+    deal_id: int = Field(foreign_key="deal.id")
+    stage_id: int = Field(foreign_key="stage.id", index=True)
+    entered_at: datetime
+    exited_at: datetime | None = None
+    changed_by_id: int | None = Field(default=None, foreign_key="app_user.id")
+
+
+class Product(CRMTable, SoftDelete, table=True):
+    __tablename__ = "product"
+    name: str = Field(max_length=120, unique=True)
+    sku: str | None = Field(default=None, max_length=60, index=True)
+    series: str | None = Field(default=None, max_length=60)
+    list_price: float = Field(default=0.0, ge=0)
+    active: bool = True
+
+
+class DealLineItem(CRMTable, table=True):
+    __tablename__ = "deal_line_item"
+    deal_id: int = Field(foreign_key="deal.id", index=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    quantity: float = Field(default=1, gt=0)
+    unit_price: float = Field(default=0.0, ge=0)
+    discount: float = Field(default=0.0, ge=0, le=1)
+
+
+class Quota(CRMTable, table=True):
+    """A revenue target for one user or one team over a period (exactly one of the two is set)."""
+    __tablename__ = "quota"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (team_id IS NULL)", name="owner"),
+        CheckConstraint("period_end >= period_start", name="period"),
+        UniqueConstraint("user_id", "team_id", "period_start", "period_end", name="uq_quota"),
+    )
+    user_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    period_start: date
+    period_end: date
+    amount: float = Field(ge=0)

@@ -12,11 +12,11 @@ from crm.config import get_settings
 _READ_ONLY = "crm_read_only"
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, connect_args: dict | None = None) -> Engine:
     """Build an engine; SQLite gets WAL, a busy timeout, foreign keys and IMMEDIATE write transactions."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, connect_args=connect_args or {})
     in_memory = parsed.database in (None, "", ":memory:")
     kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": get_settings().sqlite_busy_timeout_ms / 1000}}
     if in_memory:

@@ -7,7 +7,7 @@ from crm.models.bookkeeping import (
     SegmentSnapshot, SegmentSnapshotMember, WebForm,
 )
 from crm.models.directory import (
-    Company, CompanyTag, Contact, ContactTag, ContactView, CustomFieldDef, CustomFieldDefBase,
+    Company, CompanyTag, Contact, ContactInput, ContactTag, ContactView, CustomFieldDef, CustomFieldDefBase,
     CustomFieldDefView, CustomFieldValue, Tag,
 )
 from crm.models.engagement import (

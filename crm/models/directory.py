@@ -157,3 +157,25 @@ class CustomFieldValue(CRMTable, table=True):
     value_number: float | None = None
     value_bool: bool | None = None
     value_date: date | None = None
+
+
+class ContactInput(SQLModel):
+    """What a person may type when creating or editing a contact; validated by crm.contacts."""
+    first_name: str = ""
+    last_name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    job_title: str | None = None
+    company_id: int | None = None
+    address: str | None = None
+    city: str | None = None
+    country: str | None = None
+    lifecycle_stage: Lifecycle = Lifecycle.LEAD
+    source: str | None = None
+    owner_id: int | None = None
+    lead_score: float | None = None
+    social_profiles: dict[str, str] = Field(default_factory=dict)
+    interests: list[str] = Field(default_factory=list)
+    email_opt_in: bool = False
+    do_not_contact: bool = False
+    external_id: str | None = None

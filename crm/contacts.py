@@ -1,0 +1,106 @@
+"""Contact use cases: create, read and edit with validation, rights, version checks and audit."""
+from typing import Any
+
+from sqlmodel import Session, select
+
+from crm.audit import apply_changes, audit, check_version, created_fields, load_for_update
+from crm.clock import utcnow
+from crm.customfields import get_values, set_values
+from crm.errors import NotFound, ValidationFailed
+from crm.models import Company, Contact, ContactInput, ContactView, Entity, Lifecycle, User
+from crm.permissions import Actor, require_edit, require_read
+from crm.text import contact_name_key
+from crm.validation import normalize_country, normalize_email, normalize_phone, require_text
+
+_TEXT_LIMITS = {"job_title": 150, "address": 300, "city": 120, "source": 60, "external_id": 100}
+
+
+def _view(contact: Contact) -> ContactView:
+    return ContactView.model_validate(contact, from_attributes=True)
+
+
+def clean_contact(session: Session, data: ContactInput, *, row: int | None = None) -> dict[str, Any]:
+    """Validate every field and return the column values to store. Raises ValidationFailed naming the field."""
+    first = require_text(data.first_name, field="first_name", max_length=100, required=False, row=row) or ""
+    last = require_text(data.last_name, field="last_name", max_length=100, required=False, row=row) or ""
+    if not first and not last:
+        raise ValidationFailed("first_name", "a contact needs a first or a last name", row=row)
+    country = normalize_country(data.country, row=row)
+    values: dict[str, Any] = {
+        "first_name": first, "last_name": last, "name_key": contact_name_key(first, last),
+        "email": normalize_email(data.email, row=row),
+        "phone": normalize_phone(data.phone, country=country, row=row),
+        "country": country, "lifecycle_stage": Lifecycle(data.lifecycle_stage).value,
+        "company_id": data.company_id, "owner_id": data.owner_id, "lead_score": data.lead_score,
+        "social_profiles": dict(data.social_profiles), "interests": sorted({i.strip() for i in data.interests if i.strip()}),
+        "email_opt_in": data.email_opt_in, "do_not_contact": data.do_not_contact,
+    }
+    for field, limit in _TEXT_LIMITS.items():
+        values[field] = require_text(getattr(data, field), field=field, max_length=limit, required=False, row=row)
+    if data.lead_score is not None and not 0 <= data.lead_score <= 100:
+        raise ValidationFailed("lead_score", "must be between 0 and 100", row=row)
+    if data.company_id is not None and session.get(Company, data.company_id) is None:
+        raise ValidationFailed("company_id", f"company {data.company_id} does not exist", row=row)
+    owner = session.get(User, data.owner_id) if data.owner_id is not None else None
+    if data.owner_id is not None and (owner is None or not owner.active):
+        raise ValidationFailed("owner_id", f"user {data.owner_id} is not an active user", row=row)
+    return values
+
+
+def create_contact(*, session: Session, actor: Actor, data: ContactInput,
+                   custom: dict[str, Any] | None = None) -> ContactView:
+    """Create a contact; a rep's new contacts are theirs unless they may assign them to others."""
+    if data.owner_id is None:
+        data = data.model_copy(update={"owner_id": actor.id})
+    require_edit(session, actor, "contacts", data.owner_id, "a contact owned by that user")
+    contact = Contact(**clean_contact(session, data))
+    session.add(contact)
+    session.flush()
+    audit(session, actor_id=actor.id, entity="contact", record_id=contact.id, action="create",
+          changes=created_fields(contact), record_version=contact.version)
+    set_values(session=session, actor=actor, entity=Entity.CONTACT, record_id=contact.id, values=custom or {},
+               check_required=True, record_version=contact.version)
+    return _view(contact)
+
+
+def get_contact(*, session: Session, actor: Actor, contact_id: int) -> ContactView:
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.deleted_at is not None:
+        raise NotFound(f"Contact {contact_id} does not exist (or was deleted)")
+    require_read(session, actor, "contacts", contact.owner_id, "this contact")
+    return _view(contact)
+
+
+def update_contact(*, session: Session, actor: Actor, contact_id: int, data: ContactInput, seen_version: int,
+                   custom: dict[str, Any] | None = None) -> ContactView:
+    """Save an edit made on version `seen_version`; a newer stored version raises EditConflict."""
+    contact = load_for_update(session, Contact, contact_id, label="Contact")
+    require_edit(session, actor, "contacts", contact.owner_id, "this contact")
+    check_version(session, entity="contact", record=contact, seen_version=seen_version)
+    values = clean_contact(session, data)
+    if values["owner_id"] != contact.owner_id:
+        require_edit(session, actor, "contacts", values["owner_id"], "a contact owned by that user")
+    diff = apply_changes(contact, values)
+    diff.pop("name_key", None)  # derived from the names, which are audited themselves
+    # Custom values share the contact's version: one edit, one version, whichever fields it touched.
+    next_version = contact.version if diff else contact.version + 1
+    custom_diff = set_values(session=session, actor=actor, entity=Entity.CONTACT, record_id=contact.id,
+                             values=custom or {}, record_version=next_version) if custom else {}
+    if custom_diff and not diff:
+        contact.version += 1
+        contact.updated_at = utcnow()
+    if diff:
+        audit(session, actor_id=actor.id, entity="contact", record_id=contact.id, action="update", changes=diff,
+              record_version=contact.version)
+    return _view(contact)
+
+
+def contact_custom_values(*, session: Session, actor: Actor, contact_id: int) -> dict[str, Any]:
+    get_contact(session=session, actor=actor, contact_id=contact_id)
+    return get_values(session=session, actor=actor, entity=Entity.CONTACT, record_id=contact_id)
+
+
+def contacts_owned_by(session: Session, owner_id: int, limit: int = 50) -> list[ContactView]:
+    rows = session.exec(select(Contact).where(Contact.owner_id == owner_id, Contact.deleted_at.is_(None))
+                        .order_by(Contact.updated_at.desc()).limit(limit)).all()
+    return [_view(c) for c in rows]

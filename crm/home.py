@@ -1,0 +1,139 @@
+"""What each role sees first: read from the database, aggregated in SQL."""
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+import pandas as pd
+from sqlalchemy import case, func
+from sqlmodel import Session, select
+
+from crm.clock import utcnow
+from crm.models import (
+    Activity, ActivityKind, AuditLog, Company, Contact, Deal, DealStatus, Lifecycle, Pipeline, Segment, Stage, User,
+)
+from crm.permissions import Actor
+
+_WEIGHT = func.coalesce(Deal.rep_probability, Deal.model_probability, Stage.probability)
+
+
+@dataclass
+class RepHome:
+    open_deals: pd.DataFrame
+    overdue: pd.DataFrame
+    due_today: pd.DataFrame
+    upcoming: pd.DataFrame
+    open_amount: float = 0.0
+    weighted_amount: float = 0.0
+
+
+def _frame(session: Session, stmt) -> pd.DataFrame:
+    result = session.exec(stmt)
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def rep_home(*, session: Session, actor: Actor, now: datetime | None = None, limit: int = 50) -> RepHome:
+    """A rep's open deals and their open tasks: overdue, due today, and the next seven days."""
+    now = now or utcnow()
+    deals = _frame(session, select(Deal.id, Deal.title, Company.name.label("company"), Stage.name.label("stage"),
+                                   Deal.amount, Deal.currency, Deal.expected_close, _WEIGHT.label("probability"))
+                   .join(Stage, Stage.id == Deal.stage_id).join(Company, Company.id == Deal.company_id, isouter=True)
+                   .where(Deal.owner_id == actor.id, Deal.status == DealStatus.OPEN, Deal.deleted_at.is_(None))
+                   .order_by(Deal.expected_close.is_(None), Deal.expected_close).limit(limit))
+    totals = session.exec(select(func.coalesce(func.sum(Deal.amount), 0), func.coalesce(func.sum(Deal.amount * _WEIGHT), 0))
+                          .join(Stage, Stage.id == Deal.stage_id)
+                          .where(Deal.owner_id == actor.id, Deal.status == DealStatus.OPEN, Deal.deleted_at.is_(None))).one()
+    start = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+    end = start + timedelta(days=1)
+    return RepHome(open_deals=deals, open_amount=float(totals[0]), weighted_amount=float(totals[1]),
+                   overdue=_tasks(session, actor, None, start, limit), due_today=_tasks(session, actor, start, end, limit),
+                   upcoming=_tasks(session, actor, end, end + timedelta(days=7), limit))
+
+
+def _tasks(session: Session, actor: Actor, after: datetime | None, before: datetime, limit: int) -> pd.DataFrame:
+    stmt = (select(Activity.id, Activity.subject, Activity.due_at,
+                   func.trim(func.coalesce(Contact.first_name, "") + " " + func.coalesce(Contact.last_name, "")).label("contact"))
+            .join(Contact, Contact.id == Activity.contact_id, isouter=True)
+            .where(Activity.assignee_id == actor.id, Activity.kind == ActivityKind.TASK, Activity.done_at.is_(None),
+                   Activity.deleted_at.is_(None), Activity.due_at < before)
+            .order_by(Activity.due_at).limit(limit))
+    if after is not None:
+        stmt = stmt.where(Activity.due_at >= after)
+    return _frame(session, stmt)
+
+
+def team_pipeline(*, session: Session, actor: Actor) -> pd.DataFrame:
+    """Open pipeline of the manager's team (everyone's for admins) by pipeline and stage."""
+    stmt = (select(Pipeline.name.label("pipeline"), Stage.name.label("stage"), Stage.position,
+                   func.count(Deal.id).label("deals"), func.sum(Deal.amount).label("amount"),
+                   func.sum(Deal.amount * _WEIGHT).label("weighted"))
+            .join(Stage, Stage.id == Deal.stage_id).join(Pipeline, Pipeline.id == Deal.pipeline_id)
+            .join(User, User.id == Deal.owner_id)
+            .where(Deal.status == DealStatus.OPEN, Deal.deleted_at.is_(None))
+            .group_by(Pipeline.name, Pipeline.position, Stage.name, Stage.position)
+            .order_by(Pipeline.position, Stage.position))
+    if not actor.can("deals.read_all"):
+        stmt = stmt.where(User.team_id == actor.team_id)
+    return _frame(session, stmt).drop(columns="position")
+
+
+def team_reps(*, session: Session, actor: Actor) -> pd.DataFrame:
+    """Per rep: open deals, open amount, weighted amount and won amount this quarter."""
+    now = utcnow()
+    quarter_start = datetime(now.year, 3 * ((now.month - 1) // 3) + 1, 1, tzinfo=now.tzinfo)
+    is_open = Deal.status == DealStatus.OPEN
+    won_now = (Deal.status == DealStatus.WON) & (Deal.closed_at >= quarter_start)
+    stmt = (select(User.full_name.label("rep"),
+                   func.sum(case((is_open, 1), else_=0)).label("open_deals"),
+                   func.sum(case((is_open, Deal.amount), else_=0)).label("open_amount"),
+                   func.sum(case((is_open, Deal.amount * _WEIGHT), else_=0)).label("weighted"),
+                   func.sum(case((won_now, Deal.amount), else_=0)).label("won_this_quarter"))
+            .join(Deal, (Deal.owner_id == User.id) & Deal.deleted_at.is_(None)).join(Stage, Stage.id == Deal.stage_id)
+            .where(User.active).group_by(User.id, User.full_name).order_by(User.full_name))
+    if not actor.can("deals.read_all"):
+        stmt = stmt.where(User.team_id == actor.team_id)
+    return _frame(session, stmt)
+
+
+@dataclass
+class MarketerHome:
+    by_stage: pd.DataFrame
+    total: int = 0
+    opted_in: int = 0
+    do_not_contact: int = 0
+    new_last_30_days: int = 0
+    segments: dict[str, int] = field(default_factory=dict)
+
+
+def marketer_home(*, session: Session, actor: Actor) -> MarketerHome:
+    live = Contact.deleted_at.is_(None)
+    by_stage = _frame(session, select(Contact.lifecycle_stage.label("stage"), func.count().label("contacts"))
+                      .where(live).group_by(Contact.lifecycle_stage))
+    order = {s.value: i for i, s in enumerate(Lifecycle)}
+    by_stage = by_stage.sort_values("stage", key=lambda s: s.map(order)).reset_index(drop=True)
+    since = utcnow() - timedelta(days=30)
+    total, opted, dnc, new = session.exec(select(
+        func.count(), func.sum(case((Contact.email_opt_in, 1), else_=0)),
+        func.sum(case((Contact.do_not_contact, 1), else_=0)), func.sum(case((Contact.created_at >= since, 1), else_=0)),
+    ).where(live)).one()
+    kinds = session.exec(select(Segment.kind, func.count()).where(Segment.deleted_at.is_(None)).group_by(Segment.kind)).all()
+    return MarketerHome(by_stage=by_stage, total=total or 0, opted_in=opted or 0, do_not_contact=dnc or 0,
+                        new_last_30_days=new or 0, segments={k: n for k, n in kinds})
+
+
+@dataclass
+class AdminHome:
+    counts: dict[str, int]
+    recent_changes: pd.DataFrame
+
+
+def admin_home(*, session: Session, actor: Actor, limit: int = 20) -> AdminHome:
+    counts = {
+        "active users": session.exec(select(func.count()).select_from(User).where(User.active)).one(),
+        "contacts": session.exec(select(func.count()).select_from(Contact).where(Contact.deleted_at.is_(None))).one(),
+        "companies": session.exec(select(func.count()).select_from(Company).where(Company.deleted_at.is_(None))).one(),
+        "open deals": session.exec(select(func.count()).select_from(Deal).where(Deal.status == DealStatus.OPEN,
+                                                                                 Deal.deleted_at.is_(None))).one(),
+    }
+    recent = _frame(session, select(AuditLog.at, User.full_name.label("who"), AuditLog.entity, AuditLog.record_id,
+                                    AuditLog.action, AuditLog.field)
+                    .join(User, User.id == AuditLog.actor_id, isouter=True).order_by(AuditLog.id.desc()).limit(limit))
+    return AdminHome(counts=counts, recent_changes=recent)

@@ -39,3 +39,10 @@ class EditConflict(CRMError):
 
 class AuthenticationFailed(CRMError):
     pass
+
+
+def from_pydantic(exc) -> ValidationFailed:
+    """The first problem of a pydantic ValidationError, as our typed error naming the field."""
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first.get("loc", ())) or "input"
+    return ValidationFailed(field, first.get("msg", "is not valid").removeprefix("Value error, "))

@@ -5,7 +5,7 @@ from sqlmodel import Session, select
 from crm.audit import apply_changes, audit, check_version, created_fields, load_for_update
 from crm.auth import find_user_by_email
 from crm.clock import utcnow
-from crm.errors import NotFound, PermissionDenied, ValidationFailed
+from crm.errors import NotFound, ValidationFailed
 from crm.models import Role, Team, TeamView, User, UserCreate, UserUpdate, UserView
 from crm.permissions import Actor, require
 from crm.security import MIN_PASSWORD_LENGTH, hash_password
@@ -36,11 +36,8 @@ def list_users(*, session: Session, actor: Actor, include_inactive: bool = True)
 
 
 def create_user(*, session: Session, actor: Actor | None, data: UserCreate) -> UserView:
-    """Add a user. actor=None only for the CLI bootstrapping the first admin of an empty CRM."""
-    if actor is None:
-        if session.exec(select(func.count()).select_from(User)).one():
-            raise PermissionDenied("Only an admin can add users once the CRM has users.")
-    else:
+    """Add a user. actor=None is the operator at the command line, who has the database itself anyway."""
+    if actor is not None:
         require(actor, "users.manage", "add users")
     email = normalize_email(data.email)
     if find_user_by_email(session, email):
@@ -56,7 +53,7 @@ def create_user(*, session: Session, actor: Actor | None, data: UserCreate) -> U
     changes = created_fields(user)
     changes.pop("password_hash", None)  # the audit log never holds secrets
     audit(session, actor_id=actor.id if actor else None, entity="user", record_id=user.id, action="create",
-          changes=changes, record_version=user.version)
+          changes=changes, record_version=user.version, context=None if actor else "cli")
     return _view(user)
 
 

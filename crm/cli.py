@@ -1,0 +1,204 @@
+"""`python -m crm …`: the command-line contract that scripts and cron jobs rely on."""
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy import func
+from sqlalchemy.exc import OperationalError
+from sqlmodel import select
+
+from crm.config import get_settings
+from crm.db import get_engine, read_scope, session_scope
+from crm.errors import CRMError, from_pydantic
+from crm.models import Contact, Role, Team, UserCreate, UserUpdate
+from crm.schema import has_schema, seed_reference_data, upgrade_schema
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    engine = get_engine()
+    upgrade_schema(engine)
+    with session_scope(engine) as session:
+        seeded = seed_reference_data(session)
+    print(f"Database ready: {engine.url.render_as_string(hide_password=True)}"
+          + (" (reference data seeded)" if seeded else ""))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from crm.demo import generate_demo
+
+    cmd_init(args)
+    engine = get_engine()
+    with read_scope(engine) as session:
+        has_contacts = session.exec(select(func.count()).select_from(Contact)).one() > 0
+    if has_contacts and args.if_empty:
+        print("The database already has contacts; demo data not added.")
+        return
+    bars: dict[str, tqdm] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        bar = bars.get(step) or bars.setdefault(step, tqdm(total=total, desc=step, unit="rows", leave=False))
+        bar.update(done - bar.n)
+
+    summary = generate_demo(engine, size=args.size, seed=args.seed, progress=progress)
+    for bar in bars.values():
+        bar.close()
+    print(json.dumps(summary, indent=2, default=str))
+
+
+def _read_password(confirm: bool) -> str:
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if confirm and getpass.getpass("Again: ") != password:
+            raise CRMError("the two passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _team_id(session, name: str | None) -> int | None:
+    if not name:
+        return None
+    team = session.exec(select(Team).where(func.lower(Team.name) == name.lower())).first()
+    if team is None:
+        raise CRMError(f"no team called {name!r}; teams: "
+                       + (", ".join(session.exec(select(Team.name)).all()) or "none yet"))
+    return team.id
+
+
+def cmd_users_add(args: argparse.Namespace) -> None:
+    from crm import users
+
+    password = _read_password(confirm=True)
+    with session_scope() as session:
+        view = users.create_user(session=session, actor=None, data=UserCreate(
+            email=args.email, full_name=args.name or args.email.split("@")[0], role=Role(args.role),
+            team_id=_team_id(session, args.team), password=password))
+    print(f"Added {view.role} {view.email} (id {view.id}).")
+
+
+def cmd_users_list(args: argparse.Namespace) -> None:
+    from crm.models import User
+
+    with read_scope() as session:
+        rows = session.exec(select(User).order_by(User.email)).all()
+        for u in rows:
+            print(f"{u.id}\t{u.email}\t{u.role}\t{'active' if u.active else 'inactive'}\t{u.full_name}")
+
+
+def _user_id(session, email: str) -> int:
+    from crm.auth import find_user_by_email
+
+    user = find_user_by_email(session, email)
+    if user is None:
+        raise CRMError(f"no user with the email {email}")
+    return user.id
+
+
+def cmd_users_password(args: argparse.Namespace) -> None:
+    from crm import users
+
+    password = _read_password(confirm=True)
+    with session_scope() as session:
+        users.set_password(session=session, actor=None, user_id=_user_id(session, args.email), password=password)
+    print(f"Password changed for {args.email}; any lockout is cleared.")
+
+
+def cmd_users_deactivate(args: argparse.Namespace) -> None:
+    from crm.audit import apply_changes, audit, load_for_update
+    from crm.models import User
+
+    with session_scope() as session:
+        user = load_for_update(session, User, _user_id(session, args.email), label="User")
+        diff = apply_changes(user, UserUpdate(active=not args.reactivate).model_dump(exclude_unset=True))
+        if diff:
+            audit(session, actor_id=None, entity="user", record_id=user.id, action="update", changes=diff,
+                  record_version=user.version, context="cli")
+    print(f"{args.email} is now {'active' if args.reactivate else 'inactive'}.")
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    from crm.backup import backup_database
+
+    print(f"Backed up to {backup_database(get_engine(), Path(args.file))}")
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    from crm.backup import restore_database
+
+    safety = restore_database(get_engine(), Path(args.file))
+    upgrade_schema(get_engine())  # an older backup is brought up to this version's schema
+    print(f"Restored from {args.file}." + (f" The previous database was saved to {safety}." if safety else ""))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from crm.bench import run_bench
+
+    run_bench(size=args.size, seed=args.seed, output=Path(args.output), record=not args.no_record)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m crm", description="CRM command line.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("init", help="create or upgrade the database schema").set_defaults(func=cmd_init)
+
+    demo = sub.add_parser("demo", help="fill an empty database with realistic demo data")
+    demo.add_argument("--size", choices=["small", "medium", "large"], default="small")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--if-empty", action="store_true", help="do nothing if the database already has contacts")
+    demo.set_defaults(func=cmd_demo)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = users.add_parser("add", help="add a user; the password is read from stdin")
+    add.add_argument("email")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--name", help="full name (default: the part of the email before @)")
+    add.add_argument("--team", help="team name")
+    add.set_defaults(func=cmd_users_add)
+    users.add_parser("list", help="list users").set_defaults(func=cmd_users_list)
+    pw = users.add_parser("set-password", help="set a password (read from stdin) and clear any lockout")
+    pw.add_argument("email")
+    pw.set_defaults(func=cmd_users_password)
+    deact = users.add_parser("deactivate", help="stop a user from signing in (or --reactivate)")
+    deact.add_argument("email")
+    deact.add_argument("--reactivate", action="store_true")
+    deact.set_defaults(func=cmd_users_deactivate)
+
+    backup = sub.add_parser("backup", help="copy the live SQLite database to FILE (online)")
+    backup.add_argument("file")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="replace the database with the backup FILE (the current one is kept)")
+    restore.add_argument("file")
+    restore.set_defaults(func=cmd_restore)
+
+    bench = sub.add_parser("bench", help="measure speed and memory; appends to docs/benchmarks.md")
+    bench.add_argument("--size", choices=["small", "medium", "large"], default="small")
+    bench.add_argument("--seed", type=int, default=42)
+    bench.add_argument("--output", default="docs/benchmarks.md")
+    bench.add_argument("--no-record", action="store_true", help="print only; do not append to the file")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.func not in (cmd_init, cmd_demo, cmd_restore, cmd_backup) and not has_schema(get_engine()):
+            raise CRMError("the database has no CRM schema yet; run `python -m crm init` first")
+        args.func(args)
+    except CRMError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        print(f"error: {from_pydantic(exc).message}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        print(f"error: database problem at {get_settings().database_url}: {exc.orig}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,224 @@
+"""The admin page: every form changes the database through crm/, and errors name the field."""
+import pytest
+from sqlmodel import select
+
+from crm import db
+from crm.auth import find_user_by_email, login
+from crm.models import CustomFieldDef, LostReason, Pipeline, Role, Stage, Team, UserUpdate
+from crm.permissions import load_actor
+from crm.users import update_user
+from tests.pages.apptest import no_exception, signed_in
+from ui.navigation import ADMIN
+
+
+@pytest.fixture
+def admin_page(people):
+    at = signed_in(people[Role.ADMIN]).run()
+    at.switch_page(ADMIN.path).run()
+    no_exception(at)
+    return at
+
+
+def errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def fill(at, **values):
+    """Set widgets by key, whatever their kind (AppTest lists widgets per kind)."""
+    for key, value in values.items():
+        _widget(at, key).set_value(value)
+    return at
+
+
+def _widget(at, key):
+    for kind in ("text_input", "text_area", "selectbox", "multiselect", "number_input", "checkbox", "radio"):
+        found = [w for w in getattr(at, kind) if w.key == key]
+        if found:
+            return found[0]
+    raise KeyError(key)
+
+
+def submit(at, key):
+    return at.button(key=key).click().run()
+
+
+def test_admin_creates_a_user(admin_page, people):
+    with db.session_scope() as s:
+        east = s.exec(select(Team).where(Team.name == "East")).one().id
+    fill(admin_page, admin_user_email="nina@example.com", admin_user_full_name="Nina New",
+         admin_user_role="manager", admin_user_team=east, admin_user_password="a long enough password")
+    at = submit(admin_page, "admin_user_create")
+    no_exception(at)
+    assert errors(at) == []
+    with db.session_scope() as s:
+        nina = find_user_by_email(s, "nina@example.com")
+        assert (nina.full_name, nina.role, nina.team_id, nina.active) == ("Nina New", "manager", east, True)
+        nina_id = nina.id
+    assert login(email="nina@example.com", password="a long enough password") == nina_id
+    assert "Nina New <nina@example.com>" in at.selectbox(key="admin_user_pick").options
+
+
+def test_duplicate_email_names_the_field(admin_page):
+    fill(admin_page, admin_user_email="RITA@example.com", admin_user_full_name="Rita Again",
+         admin_user_password="a long enough password")
+    at = submit(admin_page, "admin_user_create")
+    no_exception(at)
+    assert errors(at) == ["**Email:** rita@example\\.com already has an account"]
+    assert at.text_input(key="admin_user_full_name").value == "Rita Again"  # the form keeps what was typed
+
+
+def test_short_password_names_the_field(admin_page):
+    fill(admin_page, admin_user_email="sam@example.com", admin_user_full_name="Sam", admin_user_password="short")
+    at = submit(admin_page, "admin_user_create")
+    assert len(errors(at)) == 1 and errors(at)[0].startswith("**Password:**")
+
+
+def test_admin_edits_a_user_and_sets_a_password(admin_page, people):
+    rep = people[Role.REP]
+    at = admin_page
+    at.selectbox(key="admin_user_pick").set_value(rep).run()
+    fill(at, **{f"admin_user_edit_{rep}_full_name": "Rita Renamed", f"admin_user_edit_{rep}_role": "manager"})
+    at = submit(at, f"admin_user_edit_{rep}_save")
+    assert errors(at) == []
+    fill(at, **{f"admin_user_pw_{rep}_password": "brand new password", f"admin_user_pw_{rep}_again": "brand new password"})
+    at = submit(at, f"admin_user_pw_{rep}_save")
+    assert errors(at) == []
+    with db.session_scope() as s:
+        user = find_user_by_email(s, "rita@example.com")
+        assert (user.full_name, user.role) == ("Rita Renamed", "manager")
+    assert login(email="rita@example.com", password="brand new password") == rep
+
+
+def test_a_stale_edit_shows_the_conflict_and_reloads(admin_page, people):
+    rep = people[Role.REP]
+    at = admin_page
+    at.selectbox(key="admin_user_pick").set_value(rep).run()
+    with db.session_scope() as s:  # someone else saves first
+        update_user(session=s, actor=load_actor(s, people[Role.ADMIN]), user_id=rep,
+                    changes=UserUpdate(full_name="Rita Elsewhere"), seen_version=1)
+    fill(at, **{f"admin_user_edit_{rep}_full_name": "Rita Mine"})
+    at = submit(at, f"admin_user_edit_{rep}_save")
+    no_exception(at)
+    assert len(errors(at)) == 1
+    assert "changed after you opened it: Ada Admin changed full\\_name" in errors(at)[0]
+    with db.session_scope() as s:
+        assert find_user_by_email(s, "rita@example.com").full_name == "Rita Elsewhere"  # nothing overwritten
+    at = at.button(key=f"admin_user_edit_{rep}_save_reload").click().run()
+    assert errors(at) == []
+    assert at.text_input(key=f"admin_user_edit_{rep}_full_name").value == "Rita Elsewhere"
+    assert at.number_input(key=f"admin_user_edit_{rep}_version").value == 2
+
+
+def test_admin_creates_and_renames_a_team(admin_page):
+    fill(admin_page, admin_team_name="West")
+    at = submit(admin_page, "admin_team_create")
+    assert errors(at) == []
+    fill(at, admin_team_name="east")
+    at = submit(at, "admin_team_create")
+    assert errors(at) == ["**Name:** a team called 'East' already exists"]
+    with db.session_scope() as s:
+        west = s.exec(select(Team).where(Team.name == "West")).one()
+    at.selectbox(key="admin_team_pick").set_value(west.id).run()
+    fill(at, **{f"admin_team_edit_{west.id}_name": "West coast"})
+    at = submit(at, f"admin_team_edit_{west.id}_save")
+    assert errors(at) == []
+    with db.session_scope() as s:
+        assert s.get(Team, west.id).name == "West coast"
+
+
+def stages_of(name: str) -> list[tuple]:
+    with db.session_scope() as s:
+        return [(st.name, st.probability, st.is_won, st.is_lost) for st in s.exec(
+            select(Stage).join(Pipeline).where(Pipeline.name == name, Stage.deleted_at.is_(None))
+            .order_by(Stage.position)).all()]
+
+
+def test_admin_creates_a_pipeline_with_stages(admin_page):
+    fill(admin_page, admin_pipeline_name="Partners",
+         admin_pipeline_stages="Referral, 15\nContract, 80\n\nSigned, 100, won\nDropped, 0, lost")
+    at = submit(admin_page, "admin_pipeline_create")
+    no_exception(at)
+    assert errors(at) == []
+    assert stages_of("Partners") == [("Referral", 0.15, False, False), ("Contract", 0.8, False, False),
+                                     ("Signed", 1.0, True, False), ("Dropped", 0.0, False, True)]
+
+
+def test_pipeline_stage_errors_name_the_field(admin_page):
+    fill(admin_page, admin_pipeline_name="Broken", admin_pipeline_stages="Only, 50")
+    at = submit(admin_page, "admin_pipeline_create")
+    assert errors(at) == ["**Stages:** a pipeline needs one won stage and one lost stage"]
+    fill(at, admin_pipeline_stages="Open, lots")
+    at = submit(at, "admin_pipeline_create")
+    assert errors(at) == ["**Stages:** line 1: 'lots' is not a percentage"]
+
+
+def test_admin_edits_adds_reorders_and_archives_stages(admin_page):
+    at = admin_page
+    with db.session_scope() as s:
+        pipeline = s.exec(select(Pipeline).where(Pipeline.name == "New business")).one().id
+        discovery = s.exec(select(Stage).where(Stage.pipeline_id == pipeline, Stage.name == "Discovery")).one().id
+    at.selectbox(key=f"admin_stage_pick_{pipeline}").set_value(discovery).run()
+    fill(at, **{f"admin_stage_edit_{discovery}_name": "Discovery call", f"admin_stage_edit_{discovery}_probability": 25.0})
+    at = submit(at, f"admin_stage_edit_{discovery}_save")
+    assert errors(at) == []
+    fill(at, **{f"admin_stage_new_{pipeline}_name": "Legal review", f"admin_stage_new_{pipeline}_probability": 80.0})
+    at = submit(at, f"admin_stage_new_{pipeline}_add")
+    assert errors(at) == []
+    at.selectbox(key=f"admin_stage_order_{pipeline}_stage").set_value(discovery)
+    at = submit(at, f"admin_stage_order_{pipeline}_up")
+    assert errors(at) == []
+    names = [n for n, *_ in stages_of("New business")]
+    assert names == ["Discovery call", "Qualification", "Proposal", "Negotiation", "Legal review", "Closed won",
+                     "Closed lost"]
+    assert stages_of("New business")[0][1] == 0.25
+    at.selectbox(key=f"admin_stage_pick_{pipeline}").set_value(discovery).run()
+    at = submit(at, f"admin_stage_edit_{discovery}_archive")
+    assert errors(at) == []
+    assert "Discovery call" not in [n for n, *_ in stages_of("New business")]
+
+
+def test_admin_adds_renames_and_archives_a_lost_reason(admin_page):
+    fill(admin_page, admin_reason_name="Legal blocked")
+    at = submit(admin_page, "admin_reason_add")
+    assert errors(at) == []
+    with db.session_scope() as s:
+        reason = s.exec(select(LostReason).where(LostReason.name == "Legal blocked")).one()
+    at.selectbox(key="admin_reason_pick").set_value(reason.id).run()
+    fill(at, **{f"admin_reason_edit_{reason.id}_name": "Legal said no", f"admin_reason_edit_{reason.id}_archived": True})
+    at = submit(at, f"admin_reason_edit_{reason.id}_save")
+    assert errors(at) == []
+    with db.session_scope() as s:
+        stored = s.get(LostReason, reason.id)
+        assert stored.name == "Legal said no" and stored.deleted_at is not None
+    assert "Legal said no (archived)" in at.selectbox(key="admin_reason_pick").options
+
+
+def test_admin_creates_edits_and_archives_a_custom_field(admin_page):
+    at = admin_page
+    at.radio(key="admin_field_entity").set_value("deal").run()
+    fill(at, admin_field_label="Renewal date", admin_field_type="date", admin_field_required=True)
+    at = submit(at, "admin_field_create")
+    no_exception(at)
+    assert errors(at) == []
+    with db.session_scope() as s:
+        field = s.exec(select(CustomFieldDef).where(CustomFieldDef.key == "renewal_date")).one()
+        assert (field.entity, field.field_type, field.required) == ("deal", "date", True)
+    assert list(at.dataframe[-1].value["key"]) == ["renewal_date"]
+    fill(at, **{f"admin_field_edit_{field.id}_label": "Renewal on", f"admin_field_edit_{field.id}_edit_roles": ["admin"]})
+    at = submit(at, f"admin_field_edit_{field.id}_save")
+    assert errors(at) == []
+    at = submit(at, f"admin_field_edit_{field.id}_archive")
+    assert errors(at) == []
+    with db.session_scope() as s:
+        stored = s.get(CustomFieldDef, field.id)
+        assert (stored.label, stored.edit_roles, stored.deleted_at is not None) == ("Renewal on", ["admin"], True)
+
+
+def test_bad_regex_and_options_name_the_field(admin_page):
+    fill(admin_page, admin_field_label="Code", admin_field_type="text", admin_field_regex="([a-z")
+    at = submit(admin_page, "admin_field_create")
+    assert len(errors(at)) == 1
+    assert errors(at)[0].startswith("**Pattern \\(regex\\):** not a valid regular expression")
+    fill(at, admin_field_regex="", admin_field_type="dropdown")
+    at = submit(at, "admin_field_create")
+    assert errors(at) == ["**Options:** a dropdown needs at least one option, each different"]

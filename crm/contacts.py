@@ -73,11 +73,13 @@ def get_contact(*, session: Session, actor: Actor, contact_id: int) -> ContactVi
 
 def update_contact(*, session: Session, actor: Actor, contact_id: int, data: ContactInput, seen_version: int,
                    custom: dict[str, Any] | None = None) -> ContactView:
-    """Save an edit made on version `seen_version`; a newer stored version raises EditConflict."""
+    """Save the fields set in `data`, edited on version `seen_version`; a newer stored version raises EditConflict."""
     contact = load_for_update(session, Contact, contact_id, label="Contact")
     require_edit(session, actor, "contacts", contact.owner_id, "this contact")
     check_version(session, entity="contact", record=contact, seen_version=seen_version)
-    values = clean_contact(session, data)
+    # Only the fields the caller set change; everything else keeps its stored value.
+    current = {name: getattr(contact, name) for name in ContactInput.model_fields}
+    values = clean_contact(session, ContactInput(**{**current, **data.model_dump(exclude_unset=True)}))
     if values["owner_id"] != contact.owner_id:
         require_edit(session, actor, "contacts", values["owner_id"], "a contact owned by that user")
     diff = apply_changes(contact, values)

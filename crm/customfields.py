@@ -160,8 +160,9 @@ def set_values(*, session: Session, actor: Actor, entity: Entity, record_id: int
                context: str | None = None, check_required: bool = False,
                record_version: int | None = None) -> dict[str, tuple[Any, Any]]:
     """Validate and store custom values on a record the caller has already checked the actor may edit."""
-    all_fields = {f.key: f for f in list_field_defs(session=session, actor=actor, entity=entity)}
-    editable = {f.key for f in list_field_defs(session=session, actor=actor, entity=entity, editable_only=True)}
+    all_fields = {f.key: _view(f) for f in session.exec(select(CustomFieldDef).where(
+        CustomFieldDef.entity == entity, CustomFieldDef.deleted_at.is_(None))).all()}
+    editable = {key for key, f in all_fields.items() if actor.role in f.edit_roles}
     for key in values:
         if key not in all_fields:
             raise ValidationFailed(key, f"{entity} has no custom field {key!r}")
@@ -170,7 +171,7 @@ def set_values(*, session: Session, actor: Actor, entity: Entity, record_id: int
     parsed = {key: parse_value(all_fields[key], raw) for key, raw in values.items()}
     if check_required:
         for field in all_fields.values():
-            if field.required and field.key not in parsed:
+            if field.required and field.key not in parsed and actor.role in field.edit_roles:
                 raise ValidationFailed(field.key, "is required")
     diff = {}
     for key, value in parsed.items():

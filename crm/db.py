@@ -73,11 +73,9 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 def read_scope(engine: Engine | None = None) -> Iterator[Session]:
     """A read-only transaction; on SQLite it does not take the write lock."""
     bind = (engine or get_engine()).execution_options(**{_READ_ONLY: True})
+    # Closing the session ends the transaction without expiring what was loaded, so values stay readable.
     with Session(bind, expire_on_commit=False) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+        yield session
 
 
 def is_sqlite(session_or_engine) -> bool:

@@ -56,6 +56,7 @@ def test_admin_creates_a_user(admin_page, people):
         nina_id = nina.id
     assert login(email="nina@example.com", password="a long enough password") == nina_id
     assert "Nina New <nina@example.com>" in at.selectbox(key="admin_user_pick").options
+    assert [t.value for t in at.toast] == ["Added Nina New"]
 
 
 def test_duplicate_email_names_the_field(admin_page):
@@ -77,11 +78,15 @@ def test_admin_edits_a_user_and_sets_a_password(admin_page, people):
     rep = people[Role.REP]
     at = admin_page
     at.selectbox(key="admin_user_pick").set_value(rep).run()
-    fill(at, **{f"admin_user_edit_{rep}_full_name": "Rita Renamed", f"admin_user_edit_{rep}_role": "manager"})
-    at = submit(at, f"admin_user_edit_{rep}_save")
-    assert errors(at) == []
+    fill(at, **{f"admin_user_pw_{rep}_password": "brand new password", f"admin_user_pw_{rep}_again": "not the same"})
+    at = submit(at, f"admin_user_pw_{rep}_save")
+    assert errors(at) == ["**Password:** the two entries differ"]
     fill(at, **{f"admin_user_pw_{rep}_password": "brand new password", f"admin_user_pw_{rep}_again": "brand new password"})
     at = submit(at, f"admin_user_pw_{rep}_save")
+    assert errors(at) == []
+    # Setting the password bumped the user's version; the edit form must have moved on with it.
+    fill(at, **{f"admin_user_edit_{rep}_full_name": "Rita Renamed", f"admin_user_edit_{rep}_role": "manager"})
+    at = submit(at, f"admin_user_edit_{rep}_save")
     assert errors(at) == []
     with db.session_scope() as s:
         user = find_user_by_email(s, "rita@example.com")

@@ -177,3 +177,47 @@ def test_a_page_run_without_the_login_gate_shows_nothing(people, page):
     no_exception(at)
     assert "Please sign in first" in at.warning[0].value
     assert not at.title and not at.metric and not at.dataframe
+
+
+SSO_SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                        "client_id": "crm", "client_secret": "secret",
+                        "server_metadata_url": "https://idp.example.com/.well-known/openid-configuration"}}
+
+
+def test_without_auth_secrets_there_is_no_single_sign_on(people):
+    at = new_app().run()
+    assert not [b for b in at.button if b.key == "login_sso"]
+
+
+def test_with_auth_secrets_the_login_page_offers_single_sign_on(people):
+    at = new_app()
+    at.secrets = SSO_SECRETS
+    at.run()
+    no_exception(at)
+    assert at.button(key="login_sso").label == "Sign in with single sign-on"
+
+
+def test_a_single_sign_on_identity_maps_to_the_crm_user(people):
+    at = new_app()
+    at.secrets = SSO_SECRETS
+    at.user = {"is_logged_in": True, "email": EMAILS[Role.REP], "email_verified": True}
+    at.run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["Home"]
+    assert at.session_state[USER_ID] == people[Role.REP]
+
+
+@pytest.mark.parametrize("identity, message", [
+    ({"email": "stranger@example.com", "email_verified": True}, "No active CRM user has the email"),
+    ({"email": EMAILS[Role.REP], "email_verified": False}, "did not give a verified email address"),
+])
+def test_an_unknown_or_unverified_identity_is_refused(people, identity, message):
+    at = new_app()
+    at.secrets = SSO_SECRETS
+    at.user = {"is_logged_in": True, **identity}
+    at.run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["Sign in"]
+    assert message in at.info[0].value
+    assert USER_ID not in at.session_state
+    assert at.button(key="login_sso_logout")

@@ -137,7 +137,7 @@ def cmd_restore(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from crm.bench import run_bench
 
-    run_bench(size=args.size, seed=args.seed, output=Path(args.output), record=not args.no_record)
+    run_bench(size=args.size, seed=args.seed, output=Path(args.output), record=not args.no_record, reuse=args.reuse)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=42)
     bench.add_argument("--output", default="docs/benchmarks.md")
     bench.add_argument("--no-record", action="store_true", help="print only; do not append to the file")
+    bench.add_argument("--reuse", action="store_true", help="reuse data/bench/SIZE.db if present (generation not timed)")
     bench.set_defaults(func=cmd_bench)
     return parser
 
@@ -186,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.func not in (cmd_init, cmd_demo, cmd_restore, cmd_backup) and not has_schema(get_engine()):
+        if args.func not in (cmd_init, cmd_demo, cmd_restore, cmd_backup, cmd_bench) and not has_schema(get_engine()):
             raise CRMError("the database has no CRM schema yet; run `python -m crm init` first")
         args.func(args)
     except CRMError as exc:

@@ -123,3 +123,8 @@ def get_user(*, session: Session, user_id: int) -> UserView:
     if user is None:
         raise NotFound(f"User {user_id} does not exist")
     return _view(user, session.get(Team, user.team_id).name if user.team_id else None)
+
+
+def first_active_user_of_role(*, session: Session, role: Role) -> int | None:
+    """The longest-standing active user with this role (the benchmark signs in as them)."""
+    return session.exec(select(User.id).where(User.role == role, User.active).order_by(User.id)).first()

@@ -1,0 +1,109 @@
+"""`python -m crm bench`: demo generation time, database size, every page's render time, peak memory.
+
+Results are printed and appended to docs/benchmarks.md with the machine and commit they were measured on.
+Later issues add their own rows through `extra_rows`.
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crm.clock import utcnow
+from crm.config import ROOT
+from crm.db import make_engine, session_scope
+from crm.errors import CRMError
+from crm.schema import seed_reference_data, upgrade_schema
+
+TARGETS = {"cold_ms": 1000, "warm_ms": 250, "rss_mb": 1536, "generation_s": 600}
+
+
+@dataclass
+class BenchResult:
+    size: str
+    generation_s: float | None
+    db_mb: float
+    pages: list[dict]
+    peak_rss_mb: float
+    summary: dict = field(default_factory=dict)
+
+
+def _prepare(size: str, seed: int, reuse: bool) -> tuple[str, float | None, dict]:
+    """A database with the demo at this size; generated afresh (and timed) unless reuse is asked and possible."""
+    from crm.demo import generate_demo
+
+    path = ROOT / "data" / "bench" / f"{size}.db"
+    url = f"sqlite:///{path}"
+    if reuse and path.exists():
+        return url, None, {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f"{size}.db*"):
+        stale.unlink()
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    with session_scope(engine) as session:
+        seed_reference_data(session)
+    start = time.perf_counter()
+    summary = generate_demo(engine, size=size, seed=seed)
+    elapsed = time.perf_counter() - start
+    engine.dispose()
+    return url, elapsed, summary
+
+
+def _db_megabytes(url: str) -> float:
+    path = Path(url.removeprefix("sqlite:///"))
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20
+
+
+def _render_pages(url: str, rounds: int) -> dict:
+    env = {**os.environ, "CRM_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "ui.perf", "--rounds", str(rounds)], capture_output=True, text=True,
+                          env=env, cwd=ROOT)
+    if done.returncode != 0:
+        raise CRMError(f"page rendering failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+    return json.loads(done.stdout)
+
+
+def _mark(value: float, target: float) -> str:
+    return "✅" if value <= target else "❌ over target"
+
+
+def format_markdown(result: BenchResult, extra_rows: list[tuple[str, str, str]] = ()) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    lines = [f"## {utcnow():%Y-%m-%d %H:%M} UTC — size `{result.size}`, SQLite, commit `{commit or 'n/a'}`", "",
+             f"Machine: {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}.", "",
+             "| measure | value | target at large |", "|---|---|---|"]
+    gen = "reused (not timed)" if result.generation_s is None else f"{result.generation_s:.1f} s"
+    lines.append(f"| demo generation | {gen} | ≤ {TARGETS['generation_s']} s |")
+    lines.append(f"| database size | {result.db_mb:.1f} MB | — |")
+    lines.append(f"| peak RSS of the app process rendering every page as every role | {result.peak_rss_mb:.0f} MB "
+                 f"| ≤ {TARGETS['rss_mb']} MB {_mark(result.peak_rss_mb, TARGETS['rss_mb'])} |")
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in extra_rows]
+    if result.summary:
+        counts = ", ".join(f"{k} {v:,}" for k, v in result.summary.items() if isinstance(v, int))
+        lines += ["", f"Rows: {counts}."]
+    lines += ["", "| page | role | cold (ms) | warm (ms) | cold ≤ 1000 ms | warm ≤ 250 ms |", "|---|---|---|---|---|---|"]
+    for row in result.pages:
+        lines.append(f"| {row['page']} | {row['role']} | {row['cold_ms']:.0f} | {row['warm_ms']:.0f} "
+                     f"| {_mark(row['cold_ms'], TARGETS['cold_ms'])} | {_mark(row['warm_ms'], TARGETS['warm_ms'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_bench(*, size: str, seed: int, output: Path, record: bool, reuse: bool = False, rounds: int = 3) -> BenchResult:
+    url, generation_s, summary = _prepare(size, seed, reuse)
+    rendered = _render_pages(url, rounds)
+    counts = summary.get("rows", summary) if isinstance(summary, dict) else {}
+    result = BenchResult(size=size, generation_s=generation_s, db_mb=_db_megabytes(url), pages=rendered["pages"],
+                         peak_rss_mb=rendered["peak_rss_mb"], summary=counts if isinstance(counts, dict) else {})
+    text = format_markdown(result)
+    print(text)
+    if record:
+        path = output if output.is_absolute() else ROOT / output
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("\n" + text)
+        print(f"Appended to {path}")
+    return result

@@ -7,6 +7,7 @@ from crm.clock import utcnow
 from crm.errors import ValidationFailed
 from crm.models import Deal, DealStatus, LostReason, LostReasonView, Pipeline, PipelineView, Stage, StageInput, StageView
 from crm.permissions import Actor, require
+from crm.rows import next_position, unique_name
 from crm.validation import require_text
 
 
@@ -24,12 +25,9 @@ def list_pipelines(*, session: Session) -> list[PipelineView]:
 def create_pipeline(*, session: Session, actor: Actor, name: str, stages: list[StageInput]) -> PipelineView:
     """A new pipeline needs at least one open stage, one won stage and one lost stage."""
     require(actor, "admin.configure", "configure pipelines")
-    name = require_text(name, field="name", max_length=120)
-    if session.exec(select(Pipeline).where(func.lower(Pipeline.name) == name.lower())).first():
-        raise ValidationFailed("name", f"a pipeline called {name!r} already exists")
+    name = unique_name(session, Pipeline, name, what="a pipeline")
     _check_stage_set(stages)
-    position = session.exec(select(func.coalesce(func.max(Pipeline.position), -1))).one() + 1
-    pipeline = Pipeline(name=name, position=position)
+    pipeline = Pipeline(name=name, position=next_position(session, Pipeline))
     session.add(pipeline)
     session.flush()
     audit(session, actor_id=actor.id, entity="pipeline", record_id=pipeline.id, action="create",
@@ -143,13 +141,9 @@ def save_lost_reason(*, session: Session, actor: Actor, name: str, reason_id: in
                      seen_version: int | None = None, archived: bool = False) -> LostReasonView:
     """Create a lost reason, or rename / archive / restore one."""
     require(actor, "admin.configure", "configure lost reasons")
-    name = require_text(name, field="name", max_length=120)
-    clash = session.exec(select(LostReason).where(func.lower(LostReason.name) == name.lower())).first()
-    if clash and clash.id != reason_id:
-        raise ValidationFailed("name", f"the lost reason {clash.name!r} already exists")
+    name = unique_name(session, LostReason, name, what="a lost reason", record_id=reason_id)
     if reason_id is None:
-        position = session.exec(select(func.coalesce(func.max(LostReason.position), -1))).one() + 1
-        reason = LostReason(name=name, position=position)
+        reason = LostReason(name=name, position=next_position(session, LostReason))
         session.add(reason)
         session.flush()
         audit(session, actor_id=actor.id, entity="lost_reason", record_id=reason.id, action="create",

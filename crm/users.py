@@ -8,6 +8,7 @@ from crm.clock import utcnow
 from crm.errors import NotFound, ValidationFailed
 from crm.models import Role, Team, TeamView, User, UserCreate, UserUpdate, UserView
 from crm.permissions import Actor, require
+from crm.rows import unique_name
 from crm.security import MIN_PASSWORD_LENGTH, hash_password
 from crm.validation import normalize_email, require_text
 
@@ -98,10 +99,7 @@ def save_team(*, session: Session, actor: Actor, name: str, team_id: int | None 
               seen_version: int | None = None) -> TeamView:
     """Create a team (team_id None) or rename one."""
     require(actor, "users.manage", "manage teams")
-    name = require_text(name, field="name", max_length=120)
-    clash = session.exec(select(Team).where(func.lower(Team.name) == name.lower())).first()
-    if clash and clash.id != team_id:
-        raise ValidationFailed("name", f"a team called {clash.name!r} already exists")
+    name = unique_name(session, Team, name, what="a team", record_id=team_id)
     if team_id is None:
         team = Team(name=name)
         session.add(team)

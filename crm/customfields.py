@@ -28,6 +28,14 @@ def list_field_defs(*, session: Session, actor: Actor, entity: Entity, editable_
     return [_view(f) for f in rows if actor.role in getattr(f, key)]
 
 
+def all_field_defs(*, session: Session, actor: Actor, entity: Entity) -> list[CustomFieldDefView]:
+    """Every active definition of an entity, whoever may see its values: what an admin configures."""
+    require(actor, "admin.configure", "configure custom fields")
+    rows = session.exec(select(CustomFieldDef).where(CustomFieldDef.entity == entity, CustomFieldDef.deleted_at.is_(None))
+                        .order_by(CustomFieldDef.position, CustomFieldDef.id)).all()
+    return [_view(f) for f in rows]
+
+
 def _check_definition(data: CustomFieldDefBase) -> None:
     if data.regex:
         if data.field_type != FieldType.TEXT:

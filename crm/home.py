@@ -17,12 +17,17 @@ _WEIGHT = func.coalesce(Deal.rep_probability, Deal.model_probability, Stage.prob
 
 @dataclass
 class RepHome:
+    """The lists hold at most `limit` rows each; the *_count fields are the true totals."""
     open_deals: pd.DataFrame
     overdue: pd.DataFrame
     due_today: pd.DataFrame
     upcoming: pd.DataFrame
     open_amount: float = 0.0
     weighted_amount: float = 0.0
+    open_deal_count: int = 0
+    overdue_count: int = 0
+    due_today_count: int = 0
+    upcoming_count: int = 0
 
 
 def _frame(session: Session, stmt) -> pd.DataFrame:
@@ -30,34 +35,40 @@ def _frame(session: Session, stmt) -> pd.DataFrame:
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
+def _count(session: Session, stmt) -> int:
+    return session.exec(select(func.count()).select_from(stmt.order_by(None).limit(None).subquery())).one()
+
+
 def rep_home(*, session: Session, actor: Actor, now: datetime | None = None, limit: int = 50) -> RepHome:
     """A rep's open deals and their open tasks: overdue, due today, and the next seven days."""
     now = now or utcnow()
-    deals = _frame(session, select(Deal.id, Deal.title, Company.name.label("company"), Stage.name.label("stage"),
-                                   Deal.amount, Deal.currency, Deal.expected_close, _WEIGHT.label("probability"))
-                   .join(Stage, Stage.id == Deal.stage_id).join(Company, Company.id == Deal.company_id, isouter=True)
-                   .where(Deal.owner_id == actor.id, Deal.status == DealStatus.OPEN, Deal.deleted_at.is_(None))
-                   .order_by(Deal.expected_close.is_(None), Deal.expected_close).limit(limit))
-    totals = session.exec(select(func.coalesce(func.sum(Deal.amount), 0), func.coalesce(func.sum(Deal.amount * _WEIGHT), 0))
-                          .join(Stage, Stage.id == Deal.stage_id)
-                          .where(Deal.owner_id == actor.id, Deal.status == DealStatus.OPEN, Deal.deleted_at.is_(None))).one()
+    mine = (Deal.owner_id == actor.id, Deal.status == DealStatus.OPEN, Deal.deleted_at.is_(None))
+    deals = (select(Deal.id, Deal.title, Company.name.label("company"), Stage.name.label("stage"), Deal.amount,
+                    Deal.currency, Deal.expected_close, _WEIGHT.label("probability"))
+             .join(Stage, Stage.id == Deal.stage_id).join(Company, Company.id == Deal.company_id, isouter=True)
+             .where(*mine).order_by(Deal.expected_close.is_(None), Deal.expected_close))
+    count, amount, weighted = session.exec(
+        select(func.count(), func.coalesce(func.sum(Deal.amount), 0), func.coalesce(func.sum(Deal.amount * _WEIGHT), 0))
+        .join(Stage, Stage.id == Deal.stage_id).where(*mine)).one()
     start = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
     end = start + timedelta(days=1)
-    return RepHome(open_deals=deals, open_amount=float(totals[0]), weighted_amount=float(totals[1]),
-                   overdue=_tasks(session, actor, None, start, limit), due_today=_tasks(session, actor, start, end, limit),
-                   upcoming=_tasks(session, actor, end, end + timedelta(days=7), limit))
+    windows = {"overdue": (None, start), "due_today": (start, end), "upcoming": (end, end + timedelta(days=7))}
+    tasks = {name: _tasks(actor, after, before) for name, (after, before) in windows.items()}
+    return RepHome(open_deals=_frame(session, deals.limit(limit)), open_amount=float(amount),
+                   weighted_amount=float(weighted), open_deal_count=count,
+                   **{name: _frame(session, stmt.limit(limit)) for name, stmt in tasks.items()},
+                   **{f"{name}_count": _count(session, stmt) for name, stmt in tasks.items()})
 
 
-def _tasks(session: Session, actor: Actor, after: datetime | None, before: datetime, limit: int) -> pd.DataFrame:
+def _tasks(actor: Actor, after: datetime | None, before: datetime):
+    """Open tasks assigned to the actor and due in [after, before)."""
     stmt = (select(Activity.id, Activity.subject, Activity.due_at,
                    func.trim(func.coalesce(Contact.first_name, "") + " " + func.coalesce(Contact.last_name, "")).label("contact"))
             .join(Contact, Contact.id == Activity.contact_id, isouter=True)
             .where(Activity.assignee_id == actor.id, Activity.kind == ActivityKind.TASK, Activity.done_at.is_(None),
                    Activity.deleted_at.is_(None), Activity.due_at < before)
-            .order_by(Activity.due_at).limit(limit))
-    if after is not None:
-        stmt = stmt.where(Activity.due_at >= after)
-    return _frame(session, stmt)
+            .order_by(Activity.due_at))
+    return stmt if after is None else stmt.where(Activity.due_at >= after)
 
 
 def team_pipeline(*, session: Session, actor: Actor) -> pd.DataFrame:

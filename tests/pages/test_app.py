@@ -1,4 +1,5 @@
 """The frame: login gate, sign-outs, role-based navigation, and a smoke test of every page for every role."""
+import importlib.util
 import sys
 import types
 from datetime import timedelta
@@ -115,8 +116,8 @@ def test_demo_logins_are_shown_only_in_demo_mode(fake_demo, monkeypatch):
     at = new_app().run()
     no_exception(at)
     shown = at.dataframe[0].value
-    assert list(shown["email"]) == [EMAILS[r] for r in Role]
-    assert set(shown["password"]) == {PASSWORD}
+    assert list(shown["Email"]) == [EMAILS[r] for r in Role]
+    assert set(shown["Password"]) == {PASSWORD}
 
 
 def test_demo_logins_are_hidden_when_the_demo_users_are_missing(fake_demo, monkeypatch):
@@ -195,6 +196,15 @@ def test_with_auth_secrets_the_login_page_offers_single_sign_on(people):
     at.run()
     no_exception(at)
     assert at.button(key="login_sso").label == "Sign in with single sign-on"
+
+
+def test_a_broken_single_sign_on_setup_shows_an_error(people):
+    at = new_app()
+    at.secrets = SSO_SECRETS
+    at.run().button(key="login_sso").click().run()
+    no_exception(at)
+    if importlib.util.find_spec("authlib") is None:
+        assert "Single sign-on is not set up correctly" in at.error[0].value
 
 
 def test_a_single_sign_on_identity_maps_to_the_crm_user(people):

@@ -1,0 +1,110 @@
+"""Forms whose submit button runs one use case, and that show the stored values again after a save.
+
+Two Streamlit behaviours shape this module:
+- the browser keeps showing, and sends again, what was typed into a widget even after its server-side state
+  is deleted, so a form that must show fresh values gets new widget keys: each key carries a *generation*
+  (the record's version for edit forms, the data version for create forms);
+- a toast followed by st.rerun() is sometimes dropped, so actions run in the submit button's callback,
+  before the script body, and the body then renders the changed data without a rerun.
+"""
+import re
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import streamlit as st
+from pydantic import ValidationError
+
+from crm import auth, permissions
+from crm.db import session_scope
+from crm.errors import AuthenticationFailed, CRMError
+from crm.permissions import Actor
+from ui import session as auth_session
+from ui.feedback import show_failure
+from ui.text import md_escape
+
+# An action gets a session, the actor re-checked in that session, and the submitted values by field name;
+# it returns the toast message.
+Action = Callable[[Any, Actor, dict[str, Any]], str]
+
+# Failed actions, by submit-button key, from the callback to the script body of the same run.
+_outcomes = threading.local()
+
+
+def clear_widgets(*prefixes: str) -> None:
+    """Forget the widgets whose keys start with any prefix; their forms come back with the stored values."""
+    for key in [k for k in st.session_state if k.startswith(prefixes)]:
+        del st.session_state[key]
+
+
+class FormKeys:
+    """The widget keys of one form: `<prefix><name>__g<generation>`."""
+
+    def __init__(self, prefix: str, current: int):
+        self.prefix = prefix
+        self.generation = self._open_generation() or current
+        self.names: list[str] = []
+
+    def _open_generation(self) -> int | None:
+        """The generation of the widgets the user has open (kept until a save or a reload)."""
+        pattern = re.compile(re.escape(self.prefix) + r"[a-z_]+__g(\d+)$")
+        for key in st.session_state:
+            if match := pattern.match(key):
+                return int(match.group(1))
+        return None
+
+    def __call__(self, name: str) -> str:
+        self.names.append(name)
+        return f"{self.prefix}{name}__g{self.generation}"
+
+    def values(self) -> dict[str, Any]:
+        return {name: st.session_state.get(f"{self.prefix}{name}__g{self.generation}") for name in self.names}
+
+
+def submit_button(label: str, *, key: str, form: FormKeys, action: Action, reset: Sequence[str] = (),
+                  keep_values: bool = False, **kwargs) -> bool:
+    """A form submit button that runs `action` in its callback; show_outcome(key) goes right under the form.
+
+    After a success the form starts afresh (unless keep_values), and so do the forms named by `reset` prefixes.
+    """
+    reset = tuple(reset) if keep_values else (form.prefix, *reset)
+    return st.form_submit_button(label, key=key, on_click=_run, args=(key, form, action, reset), **kwargs)
+
+
+def _run(key: str, form: FormKeys, action: Action, reset: tuple[str, ...]) -> None:
+    _failures().pop(key, None)
+    try:
+        with session_scope() as s:
+            actor = _actor(s)
+            if actor is None:
+                return  # app.py's gate signs the user out in this run's body
+            message = action(s, actor, form.values())
+    except AuthenticationFailed:
+        return
+    except (CRMError, ValidationError) as exc:
+        _failures()[key] = (exc, form.prefix)
+        return
+    st.toast(md_escape(message), icon=":material/check_circle:")
+    clear_widgets(*reset)
+
+
+def _actor(s) -> Actor | None:
+    """Callbacks run before app.py's gate, so the action re-checks the user inside its own transaction."""
+    user_id = st.session_state.get(auth_session.USER_ID)
+    if user_id is None or auth.is_idle_expired(st.session_state.get(auth_session.LAST_SEEN)):
+        return None
+    return permissions.load_actor(s, user_id)
+
+
+def _failures() -> dict:
+    if not hasattr(_outcomes, "failures"):
+        _outcomes.failures = {}
+    return _outcomes.failures
+
+
+def show_outcome(key: str, submitted: bool) -> None:
+    """Under a form: the error of the action its button just ran, if it failed."""
+    failure = _failures().pop(key, None)
+    if submitted and failure is not None:
+        exc, prefix = failure
+        show_failure(exc, key=key, reload=lambda: clear_widgets(prefix))

@@ -1,0 +1,39 @@
+"""Which pages each role gets. Pure data, so tests and the benchmark can enumerate pages without Streamlit."""
+from dataclasses import dataclass
+
+from crm.models import Role
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str  # relative to app.py
+    title: str
+    icon: str
+    url_path: str
+
+
+# URL paths differ from the file names on purpose. Streamlit still knows the legacy pages/ folder mode, in
+# which /<file name> runs pages/<file name>.py directly, without app.py's login gate (on a fresh server,
+# and in AppTest after the first run). A URL path that no file is named after always goes through app.py.
+LOGIN = PageSpec("pages/login.py", "Sign in", ":material/login:", "sign-in")
+HOME = PageSpec("pages/home.py", "Home", ":material/home:", "start")
+ADMIN = PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", "administration")
+
+
+def pages_for(role: Role | str | None) -> list[PageSpec]:
+    """The pages registered for a role, default page first; None (signed out) gets only the login page."""
+    if role is None:
+        return [LOGIN]
+    pages = [HOME]
+    if Role(role) is Role.ADMIN:
+        pages.append(ADMIN)
+    return pages
+
+
+def all_pages() -> list[PageSpec]:
+    """Every page the app can register, once each."""
+    seen: dict[str, PageSpec] = {}
+    for role in [None, *Role]:
+        for spec in pages_for(role):
+            seen.setdefault(spec.path, spec)
+    return list(seen.values())

@@ -64,8 +64,99 @@ def measure(rounds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server", action="store_true", help="also drive the real server in Chromium for its RSS")
     args = parser.parse_args()
-    json.dump(measure(args.rounds), sys.stdout)
+    result = measure(args.rounds)
+    if args.server:
+        result |= measure_server()
+    json.dump(result, sys.stdout)
+
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc, timeout: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.read().decode().strip() == "ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"streamlit was not healthy after {timeout:.0f} s")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """VmHWM: the process's peak resident set size, as the kernel counted it."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _browse_every_page(base: str) -> list[dict]:
+    """Each demo role signs in and opens each of its pages; returns the browser-observed time per page."""
+    from playwright.sync_api import sync_playwright
+
+    from crm.demo import DEMO_LOGINS, DEMO_PASSWORD
+
+    rows = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        for role, email in DEMO_LOGINS.items():
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(120_000)
+            page.goto(base)
+            page.get_by_label("Email").fill(email)
+            page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
+            start = time.perf_counter()
+            page.get_by_role("button", name="Sign in").click()  # lands on the role's first page
+            for i, spec in enumerate(pages_for(role)):
+                if i:  # a role with one page has no menu; the others are opened from it
+                    start = time.perf_counter()
+                    page.get_by_role("link", name=spec.title).click()
+                page.get_by_role("heading", name=spec.title).first.wait_for()
+                page.wait_for_timeout(200)
+                page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
+                rows.append({"role": role, "page": spec.title, "browser_ms": round((time.perf_counter() - start) * 1000)})
+            page.context.close()
+        browser.close()
+    return rows
+
+
+def measure_server() -> dict:
+    """The real `streamlit run` server: peak RSS after every role has opened every page in Chromium."""
+    import os
+    import subprocess
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.fileWatcherType",
+         "none", "--browser.gatherUsageStats", "false", "--server.port", str(port)],
+        cwd=Path(APP).parent, env={**os.environ, "CRM_DEMO_MODE": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc)
+        rows = _browse_every_page(f"http://127.0.0.1:{port}")
+        return {"browser": rows, "server_peak_rss_mb": round(_peak_rss_mb(proc.pid), 1)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,13 @@ def spans(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return group, np.arange(group.size) - starts[group]
 
 
+def group_cumsum(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Running totals that restart at each of the consecutive groups of the given sizes."""
+    total = np.cumsum(values)
+    starts = np.cumsum(sizes) - sizes
+    return total - np.repeat(np.r_[0.0, total][starts], sizes)
+
+
 def occurrence_rank(keys: np.ndarray) -> np.ndarray:
     """0 for the first occurrence of each key (in array order), 1 for the second, and so on."""
     order = np.argsort(keys, kind="stable")

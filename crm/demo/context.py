@@ -58,3 +58,9 @@ def month_starts(start: int, end: int) -> np.ndarray:
     first = np.datetime64(start, "s").astype("datetime64[M]")
     last = np.datetime64(end, "s").astype("datetime64[M]")
     return np.arange(first, last + 1).astype("datetime64[s]").astype(np.int64)
+
+
+def add_months(secs: np.ndarray, months: int) -> np.ndarray:
+    """The first day of the month that lies the given number of months after each time's month."""
+    month = np.asarray(secs, dtype=np.int64).astype("datetime64[s]").astype("datetime64[M]") + months
+    return month.astype("datetime64[s]").astype(np.int64)

@@ -63,13 +63,24 @@ def _objects(values: list) -> np.ndarray:
 
 
 def _distinct(make, n: int) -> list:
-    """Up to n distinct values from a Faker method (some locales have short name lists)."""
+    """Up to n distinct values from a Faker method; stops early once a short list (some locales) runs dry."""
     seen: dict = {}
-    for _ in range(n * 3):
-        seen.setdefault(make(), None)
-        if len(seen) >= n:
-            break
+    misses = 0
+    while len(seen) < n and misses < 200:
+        value = make()
+        misses = misses + 1 if value in seen else 0
+        seen.setdefault(value, None)
     return list(seen)
+
+
+def _cities(fake: Faker, n: int, rng: np.random.Generator) -> list[str]:
+    """Distinct city names. Where the provider lists them, sample that list sorted: Faker's it_IT builds it from
+    a set, so its order, and with it Faker's picks, change from one Python process to the next."""
+    listed = next((p.cities for p in fake.providers if isinstance(getattr(p, "cities", None), (list, tuple))), None)
+    if listed is None:
+        return _distinct(fake.city, n)
+    names = sorted(set(listed))
+    return [names[i] for i in np.sort(rng.choice(len(names), size=min(n, len(names)), replace=False))]
 
 
 def ascii_token(text: str) -> str:
@@ -97,16 +108,17 @@ def build_pool(locale: Locale, *, seed: int, n: int, phones: int) -> LocalePool:
     """Draw every pool of one locale from a Faker seeded for it."""
     fake = Faker(locale.code)
     fake.seed_instance(seed)
+    rng = np.random.default_rng(seed)
     first, last, first_ascii, last_ascii = _names(fake, locale, n)
     companies = _distinct(fake.company, n)
     streets = [" ".join(s.split()) for s in _distinct(fake.street_address, n)]  # en_GB puts newlines in some
     return LocalePool(
         first=_objects(first), last=_objects(last), first_ascii=_objects(first_ascii), last_ascii=_objects(last_ascii),
         first_key=_objects([normalize_name(f) for f in first]), last_key=_objects([normalize_name(x) for x in last]),
-        cities=_objects(_distinct(fake.city, max(n // 5, 20))), streets=_objects(streets),
+        cities=_objects(_cities(fake, max(n // 5, 20), rng)), streets=_objects(streets),
         companies=_objects(companies), company_slugs=_objects([_slug(c) for c in companies]),
         jobs=_objects(_distinct(fake.job, max(n // 5, 20))),
-        phones=_objects(phone_pool(locale.country, phones, np.random.default_rng(seed))))
+        phones=_objects(phone_pool(locale.country, phones, rng)))
 
 
 def phone_pool(region: str, n: int, rng: np.random.Generator) -> list[str]:
@@ -116,7 +128,7 @@ def phone_pool(region: str, n: int, rng: np.random.Generator) -> list[str]:
     free = min(6, len(national) - 3)
     head = int(national[:-free]) * 10**free
     found: dict[str, None] = {}
-    for candidate in (head + rng.permutation(10**free)[: n * 2]).tolist():
+    for candidate in (head + rng.choice(10**free, size=min(n * 2, 10**free), replace=False)).tolist():
         number = PhoneNumber(country_code=example.country_code, national_number=candidate,
                              italian_leading_zero=example.italian_leading_zero)
         if phonenumbers.is_valid_number(number):

@@ -1,25 +1,35 @@
 """Bulk writes for the demo: column frames with explicit ids, chunked inserts, one transaction.
 
-On SQLite the load drops the secondary indexes and rebuilds them once at the end (sorted builds are many
-times faster than growing seven b-trees row by row), and skips CHECK constraints while inserting because
-SQLite rebuilds a temporary table for every `IN (...)` list on every row; each CHECK is then verified once
-over the whole table before the commit. Values are sent to the driver already in SQLAlchemy's storage format,
-because per-value type processing costs more than the insert itself. On PostgreSQL the ordinary typed Core
-insert is used, and the id sequences are moved past the explicit ids afterwards.
+Every foreign key in a frame is checked against the ids already written (or already in the database) before
+its rows go in. On SQLite the load then switches off what costs most per row, and checks it once instead:
+foreign keys are not looked up row by row (the frames were checked above); CHECK constraints are skipped
+while inserting, because SQLite builds a temporary table for every `IN (...)` list on every row, and each
+CHECK is verified once over the whole table before the commit; and secondary indexes are dropped and rebuilt
+at the end, because a sorted build is several times faster than a b-tree insert per row. Values go to the
+driver already in SQLAlchemy's storage format, since per-value type processing costs more than the insert.
+On PostgreSQL the ordinary typed Core insert is used, and the id sequences are moved past the explicit ids.
 """
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
 
 import numpy as np
-from sqlalchemy import JSON, CheckConstraint, Connection, Engine, Table, text
+from sqlalchemy import JSON, CheckConstraint, Connection, Engine, Table, select, text
 
-from crm.demo.context import DAY, Progress
+from crm.demo.context import DAY, Progress, as_datetime
 
 Frame = dict[str, object]  # column -> numpy array (datetime64 for times, masked for NULLs), list, or a constant
 CHUNK = 50_000
 _LOAD_PRAGMAS = {"synchronous": "OFF", "cache_size": "-524288", "temp_store": "MEMORY",
-                 "ignore_check_constraints": "ON"}
+                 "ignore_check_constraints": "ON", "foreign_keys": "OFF"}
+
+
+def stamp(frame: Frame, created: np.ndarray, updated: np.ndarray | None = None) -> Frame:
+    """Add the columns every table shares."""
+    frame["created_at"] = as_datetime(created)
+    frame["updated_at"] = frame["created_at"] if updated is None else as_datetime(updated)
+    frame["version"] = 1
+    return frame
 
 
 class BulkWriter:
@@ -31,10 +41,16 @@ class BulkWriter:
         self.sqlite = conn.dialect.name == "sqlite"
         self.counts: dict[str, int] = {}
         self.tables: list[Table] = []
+        self.ids: dict[str, np.ndarray] = {}  # sorted ids per table, for the foreign-key checks
+        self.dropped: list[str] = []  # CREATE INDEX statements to run once everything is in
 
     def write(self, table: Table, frame: Frame) -> None:
         """Insert every row of the frame, in chunks, reporting progress per chunk."""
         columns = _columns(table, frame)
+        self._check_references(table, frame)
+        before = self._known_ids(table)
+        if self.sqlite and table not in self.tables:
+            self.dropped += _drop_indexes(self.conn, table)
         n = len(frame["id"])
         statement = _insert_sql(self.conn, table, columns) if self.sqlite else table.insert()
         for lo in range(0, n, CHUNK):
@@ -47,8 +63,31 @@ class BulkWriter:
             if self.progress is not None:
                 self.progress(table.name, hi, n)
         self.counts[table.name] = self.counts.get(table.name, 0) + n
+        self.ids[table.name] = np.union1d(before, np.asarray(frame["id"]))
         if table not in self.tables:
             self.tables.append(table)
+
+    def _check_references(self, table: Table, frame: Frame) -> None:
+        """Every foreign key in the frame must name a row that exists (or, for self-references, is in the frame)."""
+        for key in table.foreign_keys:
+            values = frame.get(key.parent.name)
+            if not isinstance(values, np.ndarray):
+                continue
+            present = values.compressed() if np.ma.isMaskedArray(values) else values
+            target = key.column.table
+            known = self._known_ids(target)
+            if target is table:
+                known = np.union1d(known, np.asarray(frame["id"]))
+            at = np.minimum(np.searchsorted(known, present), max(len(known) - 1, 0))
+            missing = int(np.count_nonzero(known[at] != present)) if len(known) else len(present)
+            if missing:
+                raise RuntimeError(f"{table.name}.{key.parent.name}: {missing} values name no {target.name} row")
+
+    def _known_ids(self, table: Table) -> np.ndarray:
+        if table.name not in self.ids:
+            stored = self.conn.execute(select(table.c.id)).scalars().all() if "id" in table.c else []
+            self.ids[table.name] = np.sort(np.array(stored, dtype=np.int64))
+        return self.ids[table.name]
 
     def _chunk(self, table: Table, frame: Frame, columns: list[str], lo: int, hi: int) -> list[list]:
         converted: dict[int, list] = {}  # created_at and updated_at are often one array: convert it once
@@ -68,9 +107,20 @@ class BulkWriter:
             return _sqlite_times(part) if self.sqlite else _python_times(part)
         out = part.tolist() if isinstance(part, np.ndarray) else list(part)
         if self.sqlite and isinstance(column_type, JSON):
-            dump = column_type.dialect_impl(self.conn.dialect).bind_processor(self.conn.dialect)
-            out = [dump(v) for v in out]
+            out = _dump_json(column_type.dialect_impl(self.conn.dialect).bind_processor(self.conn.dialect), out)
         return out
+
+
+def _dump_json(dump, values: list) -> list:
+    """SQLAlchemy's own serialiser, run once per distinct object (frames share lists such as interests)."""
+    done: dict[int, str] = {}
+    out = []
+    for value in values:
+        text_value = done.get(id(value))
+        if text_value is None:
+            text_value = done[id(value)] = dump(value)
+        out.append(text_value)
+    return out
 
 
 def _columns(table: Table, frame: Frame) -> list[str]:
@@ -122,17 +172,16 @@ def _sqlite_times(values: np.ndarray) -> list:
 
 
 @contextmanager
-def bulk_load(engine: Engine, tables: list[Table], progress: Progress | None) -> Iterator[BulkWriter]:
+def bulk_load(engine: Engine, progress: Progress | None) -> Iterator[BulkWriter]:
     """One transaction for the whole load; commits only if every row and every constraint is good."""
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         saved = _set_pragmas(conn, _LOAD_PRAGMAS) if sqlite else {}
         try:
             with conn.begin():
-                indexes = _drop_indexes(conn, tables) if sqlite else []
                 writer = BulkWriter(conn, progress)
                 yield writer
-                _rebuild_indexes(conn, indexes, progress)
+                _rebuild_indexes(conn, writer.dropped, progress)
                 if sqlite:
                     _verify_checks(conn, writer.tables)
                 else:
@@ -151,12 +200,14 @@ def _set_pragmas(conn: Connection, pragmas: dict[str, str]) -> dict[str, str]:
     return before
 
 
-def _drop_indexes(conn: Connection, tables: list[Table]) -> list[str]:
-    names = [t.name for t in tables]
-    rows = conn.exec_driver_sql(
-        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-        f"AND tbl_name IN ({', '.join('?' * len(names))}) ORDER BY name", tuple(names)).all()
+def _drop_indexes(conn: Connection, table: Table) -> list[str]:
+    """Drop the table's secondary indexes; returns their CREATE statements for the rebuild.
+
+    Even an index whose keys arrive in order costs a b-tree insert per row; rebuilding it later is cheaper.
+    """
     quote = conn.dialect.identifier_preparer.quote
+    rows = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                                "AND tbl_name = ? ORDER BY name", (table.name,)).all()
     for name, _ in rows:
         conn.exec_driver_sql(f"DROP INDEX {quote(name)}")
     return [sql for _, sql in rows]

@@ -4,10 +4,9 @@ import uuid
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import Session
 
 from crm.db import make_engine, session_scope
-from crm.models import Role, metadata
+from crm.models import metadata
 from crm.schema import create_all_for_tests, seed_reference_data
 
 POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL")

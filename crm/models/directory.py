@@ -1,7 +1,7 @@
 """Companies, contacts, tags and custom fields."""
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Column, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from crm.models.base import CRMTable, SoftDelete, check_in, json_column

@@ -7,20 +7,13 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
-from crm.clock import utcnow
 from crm.db import make_engine, session_scope
-from crm.models import (
-    Activity, ActivityKind, Company, Contact, Deal, Lifecycle, Pipeline, Role, Stage, Team, UserCreate,
-)
-from crm.permissions import load_actor
+from crm.demo import DEMO_LOGINS, DEMO_PASSWORD, generate_demo
 from crm.schema import seed_reference_data, upgrade_schema
-from crm.users import create_user
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +35,6 @@ class Server:
     url: str
     logins: dict[str, str]  # role -> email
     password: str
-    demo: bool  # whether crm.demo generated the data (and so the login page lists the demo logins)
 
 
 def _free_port() -> int:
@@ -51,50 +43,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _prepare_database(url: str) -> tuple[dict[str, str], str, bool]:
-    """Schema, reference data and the demo data set (or, until crm.demo exists, a few hand-made records)."""
+def _prepare_database(url: str) -> None:
+    """Schema, reference data and the small demo data set, as `scripts/start` prepares them."""
     engine = make_engine(url)
     upgrade_schema(engine)
     with session_scope(engine) as s:
         seed_reference_data(s)
-    try:
-        from crm.demo import DEMO_LOGINS, DEMO_PASSWORD, generate_demo
-    except ImportError:
-        logins, password, demo = _hand_made(engine), "correct horse battery staple", False
-    else:
-        generate_demo(engine, size="small", seed=7)
-        logins, password, demo = dict(DEMO_LOGINS), DEMO_PASSWORD, True
+    generate_demo(engine, size="small", seed=7)
     engine.dispose()
-    return logins, password, demo
-
-
-def _hand_made(engine) -> dict[str, str]:
-    password, now = "correct horse battery staple", utcnow()
-    with session_scope(engine) as s:
-        team = Team(name="East")
-        s.add(team)
-        s.flush()
-        admin = create_user(session=s, actor=None, data=UserCreate(
-            email="admin@example.com", full_name="Ada Admin", role=Role.ADMIN, password=password))
-        actor, ids = load_actor(s, admin.id), {"admin": admin.id}
-        for role, name in [("manager", "Max Manager"), ("rep", "Rita Rep"), ("marketer", "Mia Marketer")]:
-            ids[role] = create_user(session=s, actor=actor, data=UserCreate(
-                email=f"{role}@example.com", full_name=name, role=role, password=password,
-                team_id=team.id if role != "marketer" else None)).id
-        company = Company(name="Acme Corp")
-        s.add(company)
-        s.flush()
-        stages = s.exec(select(Stage).join(Pipeline).where(
-            Pipeline.name == "New business", Stage.is_won.is_(False), Stage.is_lost.is_(False))).all()
-        for i, stage in enumerate(stages):
-            s.add(Deal(title=f"Acme deal {i + 1}", amount=1000 * (i + 2), stage_id=stage.id,
-                       pipeline_id=stage.pipeline_id, owner_id=ids["rep" if i % 2 else "manager"],
-                       company_id=company.id))
-        for i, stage in enumerate(Lifecycle):
-            s.add(Contact(first_name=f"Contact {i}", lifecycle_stage=stage, email_opt_in=i % 2 == 0))
-        s.add(Activity(kind=ActivityKind.TASK, subject="Call Acme back", due_at=now - timedelta(days=1),
-                       assignee_id=ids["rep"]))
-    return {role: f"{role}@example.com" for role in HOME_MARKERS}
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +58,7 @@ def server(tmp_path_factory):
     """The real app under `streamlit run`, on a free port, against a prepared SQLite database."""
     tmp = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{tmp / 'crm.db'}"
-    logins, password, demo = _prepare_database(url)
+    _prepare_database(url)
     port = _free_port()
     env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_DEMO_MODE": "1"}
     log = open(tmp / "streamlit.log", "w")
@@ -112,7 +68,7 @@ def server(tmp_path_factory):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, tmp / "streamlit.log")
-        yield Server(f"http://127.0.0.1:{port}", logins, password, demo)
+        yield Server(f"http://127.0.0.1:{port}", dict(DEMO_LOGINS), DEMO_PASSWORD)
     finally:
         proc.terminate()
         try:
@@ -181,8 +137,6 @@ def settle(page) -> None:
 
 
 def test_demo_logins_are_listed_on_the_login_page(page, server):
-    if not server.demo:
-        pytest.skip("crm.demo is not importable yet, so the server runs on hand-made users without demo logins")
     page.goto(server.url)
     page.get_by_role("heading", name="Demo logins").wait_for()
     assert page.get_by_role("heading", name="Sign in").is_visible()

@@ -12,11 +12,13 @@ import phonenumbers
 import pytest
 from email_validator import validate_email
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from crm import clock
 from crm.db import make_engine, read_scope, session_scope
 from crm.demo import DEMO_LOGINS, DEMO_PASSWORD, SIZES, generate_demo
+from crm.demo import pipeline_rows
 from crm.demo.catalog import AFFINITY, PRODUCTS
 from crm.errors import CRMError
 from crm.home import rep_home
@@ -126,6 +128,17 @@ def test_refuses_a_crm_that_already_has_contacts(engine):
     with pytest.raises(CRMError, match="already has contacts"):
         generate_demo(engine, size="small")
     assert count(engine, "contact") == 1 and count(engine, "deal") == 0
+
+
+def test_a_load_that_breaks_a_constraint_leaves_nothing_behind(engine, monkeypatch):
+    """SQLite skips CHECKs while loading and verifies them before the commit; PostgreSQL enforces them as it goes."""
+    monkeypatch.setattr(pipeline_rows, "STATUS", ("open", "won", "maybe"))  # "maybe" is no deal status
+    with pytest.raises((RuntimeError, IntegrityError), match="status"):
+        generate_demo(engine, size="small")
+    assert count(engine, "contact") == 0 and count(engine, "app_user") == 0
+    if engine.dialect.name == "sqlite":
+        assert rows(engine, "PRAGMA foreign_keys") == [(1,)]
+        assert rows(engine, "PRAGMA ignore_check_constraints") == [(0,)]
 
 
 def test_unknown_size_is_refused(sqlite_engine):

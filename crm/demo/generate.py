@@ -6,9 +6,9 @@ import numpy as np
 from sqlalchemy import Connection, Engine, Table, literal, select
 
 from crm.demo import commerce, contacts as contact_rows, directory, engagement, extras, pipeline, pipeline_rows, service
-from crm.demo.context import Ctx, make_ctx
+from crm.demo.context import Ctx, Progress, make_ctx
 from crm.demo.people import DEMO_PASSWORD, Staff, build_staff
-from crm.demo.pools import LOCALES, build_pool
+from crm.demo.pools import LOCALES, LocalePool, build_pool
 from crm.demo.sizes import SIZES
 from crm.demo.writer import Frame, bulk_load
 from crm.errors import CRMError
@@ -27,7 +27,7 @@ TABLES: list[Table] = [m.__table__ for m in (
     ContactTag, CompanyTag, CustomFieldValue)]
 
 
-def generate_demo(engine: Engine, *, size: str = "small", seed: int = 42, progress=None) -> dict:
+def generate_demo(engine: Engine, *, size: str = "small", seed: int = 42, progress: Progress | None = None) -> dict:
     """Fill an EMPTY, migrated database (reference data already seeded by crm.schema.seed_reference_data).
 
     The same seed on the same day gives the same rows; timestamps count back from today 00:00 UTC. `progress`,
@@ -63,7 +63,7 @@ def _bump_data_version(conn: Connection) -> None:
         conn.execute(table.insert().values(name="global", value=1))
 
 
-def _pools(ctx: Ctx) -> list:
+def _pools(ctx: Ctx) -> list[LocalePool]:
     seeds = ctx.rng.integers(0, 2**31, len(LOCALES)).tolist()
     pools = []
     for i, (locale, seed) in enumerate(zip(LOCALES, seeds)):
@@ -95,6 +95,7 @@ class World:
 
 
 def _plan_directory(ctx: Ctx) -> World:
+    """Name pools, staff, companies and contacts (whose final stage waits for their history)."""
     pools = _pools(ctx)
     staff = build_staff(ctx, pools, hash_password(DEMO_PASSWORD))
     spend, months = commerce.plan_spend(ctx)
@@ -109,7 +110,8 @@ def _plan_directory(ctx: Ctx) -> World:
     return world
 
 
-def _plan_pipeline(world: World, refs: list, reasons: list[tuple[int, str]]) -> pipeline.Deals:
+def _plan_pipeline(world: World, refs: list[pipeline.PipelineRef], reasons: list[tuple[int, str]]) -> pipeline.Deals:
+    """Deals with their stage history, line items, contacts and custom values; quotas sized to the wins."""
     ctx, people = world.ctx, world.people
     deals = pipeline.plan_deals(ctx, world.staff, world.companies, people, refs)
     pipeline.give_demo_rep_deals(world.staff, deals)
@@ -128,6 +130,7 @@ def _plan_pipeline(world: World, refs: list, reasons: list[tuple[int, str]]) -> 
 
 
 def _plan_engagement(world: World, deals: pipeline.Deals) -> None:
+    """Orders, activities, events, service and marketing; then each contact's score and lifecycle stage."""
     ctx, people, companies = world.ctx, world.people, world.companies
     orders, order_lines, purchases = commerce.orders(ctx, people, companies, deals, world.frames[DealLineItem])
     activity = engagement.activities(ctx, world.staff, people, deals)
@@ -148,7 +151,8 @@ def _plan_engagement(world: World, deals: pipeline.Deals) -> None:
         CompanyTag: extras.company_tags(ctx, companies)})
 
 
-def build_frames(ctx: Ctx, refs: list, reasons: list[tuple[int, str]]) -> list[tuple[Table, Frame]]:
+def build_frames(ctx: Ctx, refs: list[pipeline.PipelineRef],
+                 reasons: list[tuple[int, str]]) -> list[tuple[Table, Frame]]:
     """Plan the whole history in memory, then hand over one frame per table, in TABLES order."""
     world = _plan_directory(ctx)
     ctx.report("planning", 1, 3)

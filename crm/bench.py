@@ -31,7 +31,6 @@ class BenchResult:
     peak_rss_mb: float
     summary: dict = field(default_factory=dict)
     server_rss_mb: float | None = None
-    browser: list[dict] = field(default_factory=list)
 
 
 def _prepare(size: str, seed: int, reuse: bool) -> tuple[str, float | None, dict]:
@@ -97,12 +96,6 @@ def format_markdown(result: BenchResult, extra_rows: list[tuple[str, str, str]] 
     for row in result.pages:
         lines.append(f"| {row['page']} | {row['role']} | {row['cold_ms']:.0f} | {row['warm_ms']:.0f} "
                      f"| {_mark(row['cold_ms'], TARGETS['cold_ms'])} | {_mark(row['warm_ms'], TARGETS['warm_ms'])} |")
-    if result.browser:
-        lines += ["", "In Chromium against the real server, from the click to the page settled, including the network, "
-                  "drawing and a fixed 200 ms settle wait; a role's first page is timed from *Sign in*, so it also "
-                  "includes the argon2id password check:",
-                  "", "| page | role | browser (ms) |", "|---|---|---|"]
-        lines += [f"| {r['page']} | {r['role']} | {r['browser_ms']} |" for r in result.browser]
     return "\n".join(lines) + "\n"
 
 
@@ -112,7 +105,7 @@ def run_bench(*, size: str, seed: int, output: Path, record: bool, reuse: bool =
     counts = summary.get("rows", summary) if isinstance(summary, dict) else {}
     result = BenchResult(size=size, generation_s=generation_s, db_mb=_db_megabytes(url), pages=rendered["pages"],
                          peak_rss_mb=rendered["peak_rss_mb"], summary=counts if isinstance(counts, dict) else {},
-                         server_rss_mb=rendered.get("server_peak_rss_mb"), browser=rendered.get("browser", []))
+                         server_rss_mb=rendered.get("server_peak_rss_mb"))
     text = format_markdown(result)
     print(text)
     if record:

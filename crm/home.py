@@ -1,6 +1,6 @@
 """What each role sees first: read from the database, aggregated in SQL."""
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pandas as pd
 from sqlalchemy import case, func
@@ -10,7 +10,7 @@ from crm.clock import utcnow
 from crm.models import (
     Activity, ActivityKind, AuditLog, Company, Contact, Deal, DealStatus, Lifecycle, Pipeline, Segment, Stage, User,
 )
-from crm.permissions import Actor
+from crm.permissions import Actor, readable_owner_ids
 
 _WEIGHT = func.coalesce(Deal.rep_probability, Deal.model_probability, Stage.probability)
 
@@ -72,7 +72,7 @@ def _tasks(actor: Actor, after: datetime | None, before: datetime):
 
 
 def team_pipeline(*, session: Session, actor: Actor) -> pd.DataFrame:
-    """Open pipeline of the manager's team (everyone's for admins) by pipeline and stage."""
+    """Open pipeline the actor may read (a manager's team, everyone's for admins) by pipeline and stage."""
     stmt = (select(Pipeline.name.label("pipeline"), Stage.name.label("stage"), Stage.position,
                    func.count(Deal.id).label("deals"), func.sum(Deal.amount).label("amount"),
                    func.sum(Deal.amount * _WEIGHT).label("weighted"))
@@ -81,9 +81,7 @@ def team_pipeline(*, session: Session, actor: Actor) -> pd.DataFrame:
             .where(Deal.status == DealStatus.OPEN, Deal.deleted_at.is_(None))
             .group_by(Pipeline.name, Pipeline.position, Stage.name, Stage.position)
             .order_by(Pipeline.position, Stage.position))
-    if not actor.can("deals.read_all"):
-        stmt = stmt.where(User.team_id == actor.team_id)
-    return _frame(session, stmt).drop(columns="position")
+    return _frame(session, _visible_deals(session, actor, stmt)).drop(columns="position")
 
 
 def team_reps(*, session: Session, actor: Actor) -> pd.DataFrame:
@@ -99,9 +97,13 @@ def team_reps(*, session: Session, actor: Actor) -> pd.DataFrame:
                    func.sum(case((won_now, Deal.amount), else_=0)).label("won_this_quarter"))
             .join(Deal, (Deal.owner_id == User.id) & Deal.deleted_at.is_(None)).join(Stage, Stage.id == Deal.stage_id)
             .where(User.active).group_by(User.id, User.full_name).order_by(User.full_name))
-    if not actor.can("deals.read_all"):
-        stmt = stmt.where(User.team_id == actor.team_id)
-    return _frame(session, stmt)
+    return _frame(session, _visible_deals(session, actor, stmt))
+
+
+def _visible_deals(session: Session, actor: Actor, stmt):
+    """Limit to deals the actor may read, by owner id, so SQLite starts from ix_deal_owner_status."""
+    owners = readable_owner_ids(session, actor, "deals")
+    return stmt if owners is None else stmt.where(Deal.owner_id.in_(owners))
 
 
 @dataclass
@@ -120,7 +122,8 @@ def marketer_home(*, session: Session, actor: Actor) -> MarketerHome:
                       .where(live).group_by(Contact.lifecycle_stage))
     order = {s.value: i for i, s in enumerate(Lifecycle)}
     by_stage = by_stage.sort_values("stage", key=lambda s: s.map(order)).reset_index(drop=True)
-    since = utcnow() - timedelta(days=30)
+    today_start = datetime.combine(utcnow().date(), time.min, tzinfo=UTC)
+    since = today_start - timedelta(days=30)  # whole days, so the figure holds all day (pages cache per day)
     total, opted, dnc, new = session.exec(select(
         func.count(), func.sum(case((Contact.email_opt_in, 1), else_=0)),
         func.sum(case((Contact.do_not_contact, 1), else_=0)), func.sum(case((Contact.created_at >= since, 1), else_=0)),

@@ -3,13 +3,11 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from crm import home
-from crm.db import read_scope
 from crm.models import Role
 from crm.permissions import Actor
 from ui import session
+from ui.cache import home_data
 
-LIMIT = 50  # rows per list on the rep's home
 
 
 def money(value: float) -> str:
@@ -31,8 +29,7 @@ def table(frame: pd.DataFrame, **columns) -> None:
 
 
 def rep(actor: Actor) -> None:
-    with read_scope() as s:
-        data = home.rep_home(session=s, actor=actor, limit=LIMIT)
+    data = home_data("rep_home", actor)
     groups = {"Overdue": (data.overdue, data.overdue_count), "Due today": (data.due_today, data.due_today_count),
               "Next 7 days": (data.upcoming, data.upcoming_count)}
     open_tasks = data.overdue_count + data.due_today_count + data.upcoming_count
@@ -66,9 +63,7 @@ def rep(actor: Actor) -> None:
 
 
 def manager(actor: Actor) -> None:
-    with read_scope() as s:
-        pipeline = home.team_pipeline(session=s, actor=actor)
-        reps = home.team_reps(session=s, actor=actor)
+    pipeline, reps = home_data("team_pipeline", actor), home_data("team_reps", actor)
     who = "everyone's" if actor.can("deals.read_all") else "your team's"
     st.caption(f"Open pipeline: {who} open deals.")
     cols = st.columns(3)
@@ -99,8 +94,7 @@ def manager(actor: Actor) -> None:
 
 
 def marketer(actor: Actor) -> None:
-    with read_scope() as s:
-        data = home.marketer_home(session=s, actor=actor)
+    data = home_data("marketer_home", actor)
     cols = st.columns(4)
     cols[0].metric("Contacts", f"{data.total:,}")
     cols[1].metric("Opted in to email", f"{data.opted_in:,}")
@@ -125,8 +119,7 @@ def marketer(actor: Actor) -> None:
 
 
 def admin(actor: Actor) -> None:
-    with read_scope() as s:
-        data = home.admin_home(session=s, actor=actor)
+    data = home_data("admin_home", actor)
     cols = st.columns(len(data.counts))
     for col, (label, count) in zip(cols, data.counts.items()):
         col.metric(label.capitalize(), f"{count:,}")

@@ -24,7 +24,9 @@ class CRMTable(SQLModel):
 
 
 class SoftDelete(SQLModel):
-    deleted_at: datetime | None = Field(default=None, index=True)
+    # Not indexed: nearly every row matches "deleted_at IS NULL", and SQLite would pick such an index over the
+    # selective ones (measured: the marketer's counts went from 1.85 s to 0.72 s at 1M contacts without it).
+    deleted_at: datetime | None = None
 
 
 def json_column(*, nullable: bool = True) -> Column:

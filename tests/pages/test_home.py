@@ -128,3 +128,25 @@ def test_empty_home_says_so(people):
     at = signed_in(people[Role.MANAGER]).run()
     assert "Your team has no open deals." in [i.value for i in at.info]
     assert metrics(at)["Open pipeline"] == "0"
+
+
+def _metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_home_shows_new_numbers_on_the_next_run_after_a_write(people):
+    """The page caches by data version: a write through the service layer is visible at once, with no TTL wait."""
+    from crm.contacts import create_contact
+    from crm.models import ContactInput
+    from crm.permissions import load_actor
+
+    at = signed_in(people[Role.MARKETER])
+    at.run()
+    no_exception(at)
+    assert _metric(at, "Contacts") == "0"
+    at.run()
+    assert _metric(at, "Contacts") == "0"  # served from the cache
+    with db.session_scope() as s:
+        create_contact(session=s, actor=load_actor(s, people[Role.ADMIN]), data=ContactInput(first_name="Nia"))
+    at.run()
+    assert _metric(at, "Contacts") == "1"

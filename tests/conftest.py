@@ -8,6 +8,7 @@ from sqlalchemy import text
 from crm.db import make_engine, session_scope
 from crm.models import metadata
 from crm.schema import create_all_for_tests, seed_reference_data
+from tests.factories import new_sqlite_crm
 
 POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL")
 NO_POSTGRES = "CRM_TEST_POSTGRES_URL is not set, so the PostgreSQL half of the domain suite is skipped"
@@ -41,13 +42,12 @@ def _truncate(engine) -> None:
 def engine(request, tmp_path):
     """An empty CRM database with reference data seeded. File-backed SQLite, so WAL and locking are real."""
     if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'crm.db'}")
-        create_all_for_tests(eng)
+        eng = new_sqlite_crm(tmp_path / "crm.db")
     else:
         eng = request.getfixturevalue("_postgres_engine")
         _truncate(eng)
-    with session_scope(eng) as session:
-        seed_reference_data(session)
+        with session_scope(eng) as session:
+            seed_reference_data(session)
     yield eng
     if request.param == "sqlite":
         eng.dispose()
@@ -56,10 +56,7 @@ def engine(request, tmp_path):
 @pytest.fixture
 def sqlite_engine(tmp_path):
     """SQLite only, for tests about SQLite behaviour or that would be slow twice."""
-    eng = make_engine(f"sqlite:///{tmp_path / 'crm.db'}")
-    create_all_for_tests(eng)
-    with session_scope(eng) as session:
-        seed_reference_data(session)
+    eng = new_sqlite_crm(tmp_path / "crm.db")
     yield eng
     eng.dispose()
 

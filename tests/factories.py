@@ -52,3 +52,15 @@ def stage_named(session: Session, name: str, pipeline: str = "New business") -> 
 def contact_count(engine) -> int:
     with session_scope(engine) as s:
         return len(s.exec(select(Contact.id)).all())
+
+
+def new_sqlite_crm(path):
+    """An empty file-backed SQLite CRM with reference data seeded (file, so WAL and locking are real)."""
+    from crm.db import make_engine
+    from crm.schema import create_all_for_tests, seed_reference_data
+
+    engine = make_engine(f"sqlite:///{path}")
+    create_all_for_tests(engine)
+    with session_scope(engine) as session:
+        seed_reference_data(session)
+    return engine

@@ -24,9 +24,9 @@ from crm.errors import CRMError
 from crm.home import rep_home
 from crm.models import Contact, Lifecycle, User
 from crm.permissions import load_actor
-from crm.schema import create_all_for_tests, seed_reference_data
 from crm.security import verify_password
 from crm.text import contact_name_key
+from tests.factories import new_sqlite_crm
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = SIZES["small"]
@@ -36,12 +36,6 @@ STABLE_TABLES = ("team", "company", "contact", "deal", "deal_stage_history", "de
                  "marketing_spend", "list_subscription_event", "quota", "contact_tag", "custom_field_value")
 
 
-def fresh_sqlite(path):
-    engine = make_engine(f"sqlite:///{path}")
-    create_all_for_tests(engine)
-    with session_scope(engine) as session:
-        seed_reference_data(session)
-    return engine
 
 
 def rows(engine, sql: str, **params) -> list:
@@ -56,7 +50,7 @@ def count(engine, table: str) -> int:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """One small demo in a SQLite file, shared by the read-only checks of this module."""
-    engine = fresh_sqlite(tmp_path_factory.mktemp("demo") / "crm.db")
+    engine = new_sqlite_crm(tmp_path_factory.mktemp("demo") / "crm.db")
     generate_demo(engine, size="small", seed=42)
     yield engine
     engine.dispose()
@@ -148,7 +142,7 @@ def test_unknown_size_is_refused(sqlite_engine):
 
 def test_the_load_leaves_every_index_and_constraint_in_place(demo, tmp_path):
     """The SQLite load drops indexes and relaxes checks while it runs; afterwards the schema is as before."""
-    fresh = fresh_sqlite(tmp_path / "fresh.db")
+    fresh = new_sqlite_crm(tmp_path / "fresh.db")
     schema = "SELECT type, name, sql FROM sqlite_master ORDER BY type, name"
     assert rows(demo, schema) == rows(fresh, schema)
     pragmas = ["foreign_keys", "ignore_check_constraints", "synchronous"]
@@ -176,8 +170,8 @@ from datetime import date
 from crm import clock
 clock.today = lambda: date(2026, 3, 15)
 from crm.db import make_engine, session_scope
-from crm.demo import generate_demo
 from crm.schema import create_all_for_tests, seed_reference_data
+from crm.demo import generate_demo
 engine = make_engine("sqlite:///" + sys.argv[1])
 create_all_for_tests(engine)
 with session_scope(engine) as session:
@@ -193,7 +187,7 @@ def test_same_seed_gives_identical_data_and_another_seed_does_not(tmp_path, monk
     other = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
     prints = [_fingerprint(other)]
     for name, seed in (("same", 42), ("different", 43)):
-        engine = fresh_sqlite(tmp_path / f"{name}.db")
+        engine = new_sqlite_crm(tmp_path / f"{name}.db")
         generate_demo(engine, size="small", seed=seed)
         prints.append(_fingerprint(engine))
         engine.dispose()

@@ -69,6 +69,14 @@ def _team_id(session, name: str | None) -> int | None:
     return team.id
 
 
+def cmd_reindex(args: argparse.Namespace) -> None:
+    from crm.search import rebuild_search_index
+
+    with session_scope() as session:
+        written = rebuild_search_index(session.connection())
+    print(f"Search index rebuilt: {written} tokens.")
+
+
 def cmd_users_add(args: argparse.Namespace) -> None:
     from crm import users
 
@@ -166,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     deact.add_argument("email")
     deact.add_argument("--reactivate", action="store_true")
     deact.set_defaults(func=cmd_users_deactivate)
+
+    sub.add_parser("reindex", help="rebuild the search index of contacts and companies").set_defaults(func=cmd_reindex)
 
     backup = sub.add_parser("backup", help="copy the live SQLite database to FILE (online)")
     backup.add_argument("file")

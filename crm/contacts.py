@@ -9,6 +9,7 @@ from crm.customfields import get_values, set_values
 from crm.errors import NotFound, ValidationFailed
 from crm.models import Company, Contact, ContactInput, ContactView, Entity, Lifecycle, User
 from crm.permissions import Actor, require_edit, require_read
+from crm.search import reindex
 from crm.text import contact_name_key
 from crm.validation import normalize_country, normalize_email, normalize_phone, require_text
 
@@ -60,12 +61,13 @@ def create_contact(*, session: Session, actor: Actor, data: ContactInput,
           changes=created_fields(contact), record_version=contact.version)
     set_values(session=session, actor=actor, entity=Entity.CONTACT, record_id=contact.id, values=custom or {},
                check_required=True, record_version=contact.version)
+    reindex(session, "contact", [contact.id])
     return _view(contact)
 
 
-def get_contact(*, session: Session, actor: Actor, contact_id: int) -> ContactView:
+def get_contact(*, session: Session, actor: Actor, contact_id: int, include_deleted: bool = False) -> ContactView:
     contact = session.get(Contact, contact_id)
-    if contact is None or contact.deleted_at is not None:
+    if contact is None or (contact.deleted_at is not None and not include_deleted):
         raise NotFound(f"Contact {contact_id} does not exist (or was deleted)")
     require_read(session, actor, "contacts", contact.owner_id, "this contact")
     return _view(contact)
@@ -94,7 +96,51 @@ def update_contact(*, session: Session, actor: Actor, contact_id: int, data: Con
     if diff:
         audit(session, actor_id=actor.id, entity="contact", record_id=contact.id, action="update", changes=diff,
               record_version=contact.version)
+        if diff.keys() & {"first_name", "last_name", "email", "phone"}:
+            reindex(session, "contact", [contact.id])
     return _view(contact)
+
+
+def delete_contact(*, session: Session, actor: Actor, contact_id: int, seen_version: int) -> ContactView:
+    """Soft delete: the contact leaves lists, segments and counts; restore brings it back exactly as it was."""
+    contact = load_for_update(session, Contact, contact_id, label="Contact")
+    require_edit(session, actor, "contacts", contact.owner_id, "this contact")
+    check_version(session, entity="contact", record=contact, seen_version=seen_version)
+    diff = apply_changes(contact, {"deleted_at": utcnow()})
+    audit(session, actor_id=actor.id, entity="contact", record_id=contact.id, action="delete", changes=diff,
+          record_version=contact.version)
+    return _view(contact)
+
+
+def restore_contact(*, session: Session, actor: Actor, contact_id: int, seen_version: int) -> ContactView:
+    contact = load_for_update(session, Contact, contact_id, label="Contact", include_deleted=True)
+    require_edit(session, actor, "contacts", contact.owner_id, "this contact")
+    check_version(session, entity="contact", record=contact, seen_version=seen_version)
+    if contact.deleted_at is None:
+        raise ValidationFailed("deleted_at", "this contact is not deleted")
+    diff = apply_changes(contact, {"deleted_at": None})
+    audit(session, actor_id=actor.id, entity="contact", record_id=contact.id, action="restore", changes=diff,
+          record_version=contact.version)
+    return _view(contact)
+
+
+def assign_owner(*, session: Session, actor: Actor, contact_ids: list[int], owner_id: int) -> int:
+    """Give these contacts to another owner, all or none: the actor must be able to edit each one, and to hand
+    contacts to that owner. Returns how many changed hands."""
+    owner = session.get(User, owner_id)
+    if owner is None or not owner.active:
+        raise ValidationFailed("owner_id", f"user {owner_id} is not an active user")
+    require_edit(session, actor, "contacts", owner_id, f"contacts owned by {owner.full_name}")
+    changed = 0
+    for contact_id in sorted(set(contact_ids)):
+        contact = load_for_update(session, Contact, contact_id, label="Contact")
+        require_edit(session, actor, "contacts", contact.owner_id, f"contact {contact.id}")
+        diff = apply_changes(contact, {"owner_id": owner_id})
+        if diff:
+            audit(session, actor_id=actor.id, entity="contact", record_id=contact.id, action="update", changes=diff,
+                  record_version=contact.version, context="bulk_assign")
+            changed += 1
+    return changed
 
 
 def contact_custom_values(*, session: Session, actor: Actor, contact_id: int) -> dict[str, Any]:

@@ -57,3 +57,17 @@ def require_text(value: str | None, *, field: str, max_length: int, required: bo
     if len(text) > max_length:
         raise ValidationFailed(field, f"is longer than {max_length} characters", row=row)
     return text
+
+
+def normalize_domain(raw: str | None, *, field: str = "domain", row: int | None = None) -> str | None:
+    """A company's web domain, from "https://www.Acme.com/about" or "acme.com" alike: lower-case host, no "www."."""
+    if raw is None or not raw.strip():
+        return None
+    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", raw.strip(), flags=re.IGNORECASE).split("/")[0].split("?")[0]
+    host = host.split("@")[-1].split(":")[0].strip(".")
+    host = host[4:] if host.lower().startswith("www.") else host
+    try:  # email-validator's domain rules (IDNA, label lengths, a dot), without DNS
+        domain = validate_email(f"x@{host}", check_deliverability=False).domain
+    except EmailNotValidError:
+        raise ValidationFailed(field, f"{raw!r} is not a web domain such as 'example.com'", row=row) from None
+    return domain.lower()

@@ -15,8 +15,9 @@ from crm.errors import CRMError
 from crm.models import (
     Activity, BehaviorEvent, Company, CompanyTag, Contact, ContactTag, CustomFieldDef, CustomFieldValue, DataVersion,
     Deal, DealContact, DealLineItem, DealStageHistory, ListSubscriptionEvent, MarketingSpend, Order, OrderLine,
-    Product, Quota, SurveyResponse, Tag, Team, Ticket, User,
+    Product, Quota, SearchToken, SurveyResponse, Tag, Team, Ticket, User,
 )
+from crm.search import rebuild_search_index
 from crm.security import hash_password
 
 PHONE_POOL_CAP = 20_000  # is_valid_number costs ~25 µs, so larger countries at size large share numbers
@@ -44,6 +45,7 @@ def generate_demo(engine: Engine, *, size: str = "small", seed: int = 42, progre
         _require_empty(writer.conn)  # again under the write lock: nobody slipped rows in meanwhile
         for table, frame in frames:
             writer.write(table, frame)
+        writer.counts[SearchToken.__tablename__] = rebuild_search_index(writer.conn)
         _bump_data_version(writer.conn)
     return {**writer.counts, "elapsed_seconds": round(time.perf_counter() - started, 2)}
 

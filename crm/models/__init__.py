@@ -7,8 +7,8 @@ from crm.models.bookkeeping import (
     SegmentSnapshot, SegmentSnapshotMember, WebForm,
 )
 from crm.models.directory import (
-    Company, CompanyTag, Contact, ContactInput, ContactTag, ContactView, CustomFieldDef, CustomFieldDefBase,
-    CustomFieldDefView, CustomFieldValue, Tag,
+    Company, CompanyInput, CompanyTag, CompanyView, Contact, ContactInput, ContactTag, ContactView, CustomFieldDef, CustomFieldDefBase,
+    CustomFieldDefView, CustomFieldValue, SearchToken, Tag,
 )
 from crm.models.engagement import (
     Activity, BehaviorEvent, ListSubscriptionEvent, MarketingSpend, Order, OrderLine, SurveyResponse, Ticket,

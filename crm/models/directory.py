@@ -1,7 +1,7 @@
 """Companies, contacts, tags and custom fields."""
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Column, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from crm.models.base import CRMTable, SoftDelete, check_in, json_column
@@ -10,6 +10,7 @@ from crm.models.vocab import Entity, FieldType, Lifecycle, Role
 
 class Company(CRMTable, SoftDelete, table=True):
     __tablename__ = "company"
+    __table_args__ = (Index("ix_company_updated", "updated_at"),)
     name: str = Field(max_length=200, index=True)
     name_key: str = Field(default="", max_length=200, index=True)  # normalised for search
     domain: str | None = Field(default=None, max_length=253, index=True)
@@ -23,11 +24,44 @@ class Company(CRMTable, SoftDelete, table=True):
     external_id: str | None = Field(default=None, max_length=100, index=True)
 
 
+class CompanyInput(SQLModel):
+    """What a person may type when creating or editing a company; validated by crm.companies."""
+    name: str = ""
+    domain: str | None = None
+    industry: str | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+    country: str | None = None
+    city: str | None = None
+    parent_id: int | None = None
+    owner_id: int | None = None
+    external_id: str | None = None
+
+
+class CompanyView(SQLModel):
+    id: int
+    name: str
+    domain: str | None
+    industry: str | None
+    employees: int | None
+    annual_revenue: float | None
+    country: str | None
+    city: str | None
+    parent_id: int | None
+    owner_id: int | None
+    external_id: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
 class Contact(CRMTable, SoftDelete, table=True):
     __tablename__ = "contact"
     __table_args__ = (
         CheckConstraint(check_in("lifecycle_stage", list(Lifecycle)), name="lifecycle"),
         Index("ix_contact_owner_stage", "owner_id", "lifecycle_stage"),
+        Index("ix_contact_updated", "updated_at"),
         # Covers the marketer's counts of live contacts by stage and consent without reading the wide rows.
         Index("ix_contact_live_marketing", "lifecycle_stage", "email_opt_in", "do_not_contact", "created_at",
               sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
@@ -76,6 +110,7 @@ class ContactView(SQLModel):
     last_engaged_at: datetime | None
     external_id: str | None
     version: int
+    created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
 
@@ -182,3 +217,17 @@ class ContactInput(SQLModel):
     email_opt_in: bool = False
     do_not_contact: bool = False
     external_id: str | None = None
+
+
+class SearchToken(SQLModel, table=True):
+    """Normalised words of a contact or company, for indexed prefix search; derived data, kept by crm.search.
+
+    The key (entity, token, record_id) is the index a prefix search walks. Byte order ("C" collation on
+    PostgreSQL, BINARY on SQLite) makes `token >= 'ab' AND token < 'ac'` a range over that index in any script.
+    """
+    __tablename__ = "search_token"
+    __table_args__ = (Index("ix_search_token_record", "entity", "record_id"),)
+    entity: str = Field(primary_key=True, max_length=10)
+    token: str = Field(sa_column=Column(String(120).with_variant(String(120, collation="C"), "postgresql"),
+                                        primary_key=True))
+    record_id: int = Field(primary_key=True)

@@ -7,8 +7,8 @@ st.set_page_config(page_title="CRM", page_icon=":material/handshake:", layout="w
 
 actor = session.authenticate()
 specs = navigation.pages_for(actor.role if actor else None)
-pages = [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=i == 0)
-         for i, spec in enumerate(specs)]
+pages = [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=i == 0,
+                 visibility="hidden" if spec.hidden else "visible") for i, spec in enumerate(specs)]
 if actor is not None:
     session.sidebar(actor)
 st.navigation(pages).run()

@@ -7,7 +7,7 @@ from crm.auth import find_user_by_email
 from crm.clock import utcnow
 from crm.errors import NotFound, ValidationFailed
 from crm.models import Role, Team, TeamView, User, UserCreate, UserUpdate, UserView
-from crm.permissions import Actor, require
+from crm.permissions import Actor, readable_owner_ids, require
 from crm.rows import unique_name
 from crm.security import MIN_PASSWORD_LENGTH, hash_password
 from crm.validation import normalize_email, require_text
@@ -126,3 +126,24 @@ def get_user(*, session: Session, user_id: int) -> UserView:
 def first_active_user_of_role(*, session: Session, role: Role) -> int | None:
     """The longest-standing active user with this role (the benchmark signs in as them)."""
     return session.exec(select(User.id).where(User.role == role, User.active).order_by(User.id)).first()
+
+
+def owner_choices(*, session: Session, actor: Actor, area: str = "contacts") -> list[tuple[int, str]]:
+    """(id, name) of the active users this actor may hand records of `area` to: everyone for "all" rights,
+    their team for "team" rights, themselves otherwise. For owner pickers and filters."""
+    stmt = select(User.id, User.full_name).where(User.active, User.role != Role.MARKETER)
+    if not actor.can(f"{area}.edit_all"):
+        if actor.can(f"{area}.edit_team") and actor.team_id is not None:
+            stmt = stmt.where(User.team_id == actor.team_id)
+        else:
+            stmt = stmt.where(User.id == actor.id)
+    return [(i, n) for i, n in session.exec(stmt.order_by(User.full_name)).all()]
+
+
+def reader_choices(*, session: Session, actor: Actor, area: str = "contacts") -> list[tuple[int, str]]:
+    """(id, name) of the users whose records of `area` this actor may read: the owner filter's options."""
+    stmt = select(User.id, User.full_name)
+    readable = readable_owner_ids(session, actor, area)
+    if readable is not None:
+        stmt = stmt.where(User.id.in_(readable))
+    return [(i, n) for i, n in session.exec(stmt.order_by(User.full_name)).all()]

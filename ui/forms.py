@@ -17,10 +17,10 @@ from pydantic import ValidationError
 
 from crm import auth, permissions
 from crm.db import session_scope
-from crm.errors import AuthenticationFailed, CRMError
+from crm.errors import AuthenticationFailed, CRMError, ValidationFailed
 from crm.permissions import Actor
 from ui import session as auth_session
-from ui.feedback import show_failure
+from ui.feedback import show_failure, show_validation
 from ui.text import md_escape
 
 # An action gets a session, the actor re-checked in that session, and the submitted values by field name;
@@ -102,9 +102,20 @@ def _failures() -> dict:
     return _outcomes.failures
 
 
+def field_error(key: str, field: str) -> None:
+    """Right under a field: the validation error the action of submit button `key` just raised about it."""
+    failure = _failures().get(key)
+    if failure is not None and isinstance(failure[0], ValidationFailed) and failure[0].field == field:
+        show_validation(field, failure[0].reason)
+        _failures()[key] = (*failure[:2], True)
+
+
 def show_outcome(key: str, submitted: bool) -> None:
-    """Under a form: the error of the action its button just ran, if it failed."""
+    """Under a form: the error of the action its button just ran, if it failed (unless field_error showed it)."""
     failure = _failures().pop(key, None)
     if submitted and failure is not None:
-        exc, prefix = failure
+        exc, prefix, *shown = failure
+        if shown:
+            st.caption("Nothing was saved: correct the field marked above.")
+            return
         show_failure(exc, key=key, reload=lambda: clear_widgets(prefix))

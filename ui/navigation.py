@@ -10,6 +10,7 @@ class PageSpec:
     title: str
     icon: str
     url_path: str
+    hidden: bool = False  # reached by links from other pages (a record's 360° view), not from the menu
 
 
 # URL paths differ from the file names on purpose. Streamlit still knows the legacy pages/ folder mode, in
@@ -18,13 +19,17 @@ class PageSpec:
 LOGIN = PageSpec("pages/login.py", "Sign in", ":material/login:", "sign-in")
 HOME = PageSpec("pages/home.py", "Home", ":material/home:", "start")
 ADMIN = PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", "administration")
+CONTACTS = PageSpec("pages/contacts.py", "Contacts", ":material/contacts:", "contact-list")
+CONTACT = PageSpec("pages/contact.py", "Contact", ":material/person:", "contact-360", hidden=True)
+COMPANIES = PageSpec("pages/companies.py", "Companies", ":material/domain:", "company-list")
+COMPANY = PageSpec("pages/company.py", "Company", ":material/business:", "company-360", hidden=True)
 
 
 def pages_for(role: Role | str | None) -> list[PageSpec]:
     """The pages registered for a role, default page first; None (signed out) gets only the login page."""
     if role is None:
         return [LOGIN]
-    pages = [HOME]
+    pages = [HOME, CONTACTS, COMPANIES, CONTACT, COMPANY]
     if Role(role) is Role.ADMIN:
         pages.append(ADMIN)
     return pages

@@ -142,6 +142,44 @@ def cmd_restore(args: argparse.Namespace) -> None:
     print(f"Restored from {args.file}." + (f" The previous database was saved to {safety}." if safety else ""))
 
 
+def _named_admin(session, email: str):
+    """Privacy requests are checked in crm/ against a real user's rights, so the CLI runs as that user."""
+    from crm.permissions import load_actor
+
+    return load_actor(session, _user_id(session, email))
+
+
+def cmd_privacy_export(args: argparse.Namespace) -> None:
+    from crm.privacy import export_contact_data
+
+    with session_scope() as session:
+        data = export_contact_data(session=session, actor=_named_admin(session, args.as_email),
+                                   contact_id=args.contact_id, context="cli")
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        if args.output:  # written inside the transaction: a failed write leaves no export in the audit log
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+    if args.output:
+        print(f"Exported contact {args.contact_id} to {args.output}.", file=sys.stderr)
+    else:
+        print(text)
+
+
+def cmd_privacy_erase(args: argparse.Namespace) -> None:
+    from crm.privacy import erase_contact
+
+    if not args.yes:
+        raise CRMError("erasing personal data cannot be undone; add --yes to confirm")
+    with session_scope() as session:
+        report = erase_contact(session=session, actor=_named_admin(session, args.as_email),
+                               contact_id=args.contact_id, context="cli")
+    if report.already_erased:
+        print(f"Contact {args.contact_id} was already erased; nothing changed.")
+        return
+    print(f"Erased contact {args.contact_id}: {report.custom_values_deleted} custom values deleted, "
+          f"{sum(report.rows_anonymised.values())} related rows and {report.audit_values_erased} audit values "
+          "anonymised.")
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from crm.bench import run_bench
 
@@ -176,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     deact.set_defaults(func=cmd_users_deactivate)
 
     sub.add_parser("reindex", help="rebuild the search index of contacts and companies").set_defaults(func=cmd_reindex)
+
+    privacy = sub.add_parser("privacy", help="a person's data requests: export or erase one contact (admins)")
+    privacy = privacy.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = privacy.add_parser("export", help="everything held about a contact, as JSON (audited)")
+    export.add_argument("contact_id", type=int)
+    export.add_argument("--output", help="write the JSON to this file instead of stdout")
+    erase = privacy.add_parser("erase", help="anonymise a contact's personal data everywhere; cannot be undone")
+    erase.add_argument("contact_id", type=int)
+    erase.add_argument("--yes", action="store_true", help="confirm the erasure")
+    for command, handler in ((export, cmd_privacy_export), (erase, cmd_privacy_erase)):
+        command.add_argument("--as", dest="as_email", required=True, metavar="EMAIL",
+                             help="the admin making the request (needs the right privacy.erase)")
+        command.set_defaults(func=handler)
 
     backup = sub.add_parser("backup", help="copy the live SQLite database to FILE (online)")
     backup.add_argument("file")

@@ -9,6 +9,11 @@ actor = session.authenticate()
 specs = navigation.pages_for(actor.role if actor else None)
 pages = [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=i == 0,
                  visibility="hidden" if spec.hidden else "visible") for i, spec in enumerate(specs)]
-if actor is not None:
+if actor is None:
+    # A signed-out visitor who follows a link to a page (a contact's 360° view, say) signs in right there and
+    # then sees that page: every other URL shows the sign-in form until then.
+    pages += [st.Page(navigation.LOGIN.path, title=navigation.LOGIN.title, url_path=spec.url_path,
+                      visibility="hidden") for spec in navigation.all_pages() if spec != navigation.LOGIN]
+else:
     session.sidebar(actor)
 st.navigation(pages).run()

@@ -35,7 +35,7 @@ def details(contact: ContactView, custom: dict[str, Any], company: CompanyView |
             ("Do not contact", "yes" if contact.do_not_contact else "no"),
             *((labels.get(k, k), v) for k, v in custom.items())]
     st.dataframe(pd.DataFrame([{"Field": k, "Value": "" if v is None else str(v)} for k, v in rows]),
-                 hide_index=True, key="contact_details")
+                 hide_index=True, key="contact_details", height=35 * (len(rows) + 1) + 3)
 
 
 def tag_editor(contact: ContactView, current: list[TagView], known: Lookups) -> None:

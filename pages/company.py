@@ -22,6 +22,7 @@ actor = session.current_actor()
 st.page_link(COMPANIES.path, label="All companies", icon=":material/arrow_back:")
 raw_id = st.query_params.get("id", "")
 if not raw_id.isdigit():
+    st.title("Company")
     st.info("Pick a company on the Companies page to see it here.", icon=":material/domain:")
     st.stop()
 company_id = int(raw_id)

@@ -20,6 +20,7 @@ actor = session.current_actor()
 st.page_link(CONTACTS.path, label="All contacts", icon=":material/arrow_back:")
 raw_id = st.query_params.get("id", "")
 if not raw_id.isdigit():
+    st.title("Contact")
     st.info("Pick a contact on the Contacts page to see it here.", icon=":material/person_search:")
     st.stop()
 contact_id = int(raw_id)

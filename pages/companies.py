@@ -7,6 +7,7 @@ from crm.listing import CompanyFilter, export_companies
 from crm.models import CompanyInput
 from ui import session
 from ui.company_view import company_fields, company_input
+from ui.custom_fields import custom_inputs, custom_values
 from ui.directory import COUNTRIES, companies, lookups, version
 from ui.exports import export_buttons
 from ui.forms import FormKeys, show_outcome, submit_button
@@ -71,9 +72,11 @@ with st.expander("New company", icon=":material/add_business:"):
     key = FormKeys("companies_new_", version())
     with st.form("companies_new_form"):
         company_fields(key, known, "companies_new_save")
+        custom_inputs(key, known.company_fields, "companies_new_save", editable_by=actor.role)
 
         def create(s, who, v) -> str:
-            view = company_cases.create_company(session=s, actor=who, data=CompanyInput(**company_input(v)))
+            view = company_cases.create_company(session=s, actor=who, data=CompanyInput(**company_input(v)),
+                                                custom=custom_values(v, known.company_fields, who.role))
             return f"Created {view.name}"
 
         done = submit_button("Create company", key="companies_new_save", form=key, action=create, type="primary")

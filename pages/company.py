@@ -12,6 +12,7 @@ from crm.permissions import readable_owner_ids
 from crm.timeline import GROUPS, KINDS, company_timeline
 from ui import session
 from ui.company_view import company_fields, company_input
+from ui.custom_fields import custom_inputs, custom_values
 from ui.directory import lookups
 from ui.forms import FormKeys, show_outcome, submit_button
 from ui.navigation import COMPANIES, CONTACT
@@ -74,10 +75,12 @@ with edit:
         key = FormKeys(f"company_edit_{company.id}_", company.version)
         with st.form(f"company_edit_{company.id}_form"):
             company_fields(key, known, save_key, current=company)
+            custom_inputs(key, known.company_fields, save_key, editable_by=actor.role, current=custom)
 
             def save(s, who, v) -> str:
                 cases.update_company(session=s, actor=who, company_id=company.id, seen_version=key.generation,
-                                     data=CompanyInput(**company_input(v, company)))
+                                     data=CompanyInput(**company_input(v, company)),
+                                     custom=custom_values(v, known.company_fields, who.role, current=custom))
                 return "Company saved"
 
             done = submit_button("Save", key=save_key, form=key, action=save, type="primary")

@@ -12,7 +12,7 @@ from crm.timeline import GROUPS, KINDS, contact_timeline
 from ui import session
 from ui.contact_view import details, edit_tab, privacy_tab, quick_actions, tag_editor
 from ui.directory import lookups
-from ui.navigation import CONTACTS
+from ui.navigation import COMPANY, CONTACTS
 from ui.text import md_escape
 from ui.timeline import show_timeline
 
@@ -43,6 +43,9 @@ known = lookups(actor)
 st.title(md_escape(contact.full_name or f"Contact {contact.id}"))
 st.caption(" · ".join(md_escape(x) for x in [contact.job_title, company.name if company else None,
                                             contact.lifecycle_stage.value] if x))
+if company is not None:
+    st.page_link(COMPANY.path, label=f"Open {md_escape(company.name)}", icon=":material/domain:",
+                 query_params={"id": str(company.id)})
 if contact.deleted_at is not None:
     st.warning("This contact is deleted: it is hidden from lists. Restore it on the Edit tab.", icon=":material/delete:")
 

@@ -12,6 +12,7 @@ from crm.customfields import get_values, set_values
 from crm.errors import NotFound, ValidationFailed
 from crm.models import Company, CompanyInput, CompanyView, Entity, User
 from crm.permissions import Actor, require, require_edit
+from crm.rows import set_deleted
 from crm.search import matching_ids, parse_query, reindex
 from crm.text import normalize_name
 from crm.validation import normalize_country, normalize_domain, require_text
@@ -108,25 +109,13 @@ def update_company(*, session: Session, actor: Actor, company_id: int, data: Com
 
 def delete_company(*, session: Session, actor: Actor, company_id: int, seen_version: int) -> CompanyView:
     """Soft delete: the company leaves lists and pickers; its contacts and deals keep the link, and restore undoes it."""
-    company = load_for_update(session, Company, company_id, label="Company")
-    require_edit(session, actor, "contacts", company.owner_id, "this company")
-    check_version(session, entity="company", record=company, seen_version=seen_version)
-    diff = apply_changes(company, {"deleted_at": utcnow()})
-    audit(session, actor_id=actor.id, entity="company", record_id=company.id, action="delete", changes=diff,
-          record_version=company.version)
-    return _view(company)
+    return _view(set_deleted(session, actor, Company, company_id, deleted=True, seen_version=seen_version,
+                             entity="company"))
 
 
 def restore_company(*, session: Session, actor: Actor, company_id: int, seen_version: int) -> CompanyView:
-    company = load_for_update(session, Company, company_id, label="Company", include_deleted=True)
-    require_edit(session, actor, "contacts", company.owner_id, "this company")
-    check_version(session, entity="company", record=company, seen_version=seen_version)
-    if company.deleted_at is None:
-        raise ValidationFailed("deleted_at", "this company is not deleted")
-    diff = apply_changes(company, {"deleted_at": None})
-    audit(session, actor_id=actor.id, entity="company", record_id=company.id, action="restore", changes=diff,
-          record_version=company.version)
-    return _view(company)
+    return _view(set_deleted(session, actor, Company, company_id, deleted=False, seen_version=seen_version,
+                             entity="company"))
 
 
 def company_custom_values(*, session: Session, actor: Actor, company_id: int) -> dict[str, Any]:

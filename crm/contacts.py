@@ -9,6 +9,7 @@ from crm.customfields import get_values, set_values
 from crm.errors import NotFound, ValidationFailed
 from crm.models import Company, Contact, ContactInput, ContactView, Entity, Lifecycle, User
 from crm.permissions import Actor, require_edit, require_read
+from crm.rows import set_deleted
 from crm.search import reindex
 from crm.text import contact_name_key
 from crm.validation import normalize_country, normalize_email, normalize_phone, require_text
@@ -103,25 +104,13 @@ def update_contact(*, session: Session, actor: Actor, contact_id: int, data: Con
 
 def delete_contact(*, session: Session, actor: Actor, contact_id: int, seen_version: int) -> ContactView:
     """Soft delete: the contact leaves lists, segments and counts; restore brings it back exactly as it was."""
-    contact = load_for_update(session, Contact, contact_id, label="Contact")
-    require_edit(session, actor, "contacts", contact.owner_id, "this contact")
-    check_version(session, entity="contact", record=contact, seen_version=seen_version)
-    diff = apply_changes(contact, {"deleted_at": utcnow()})
-    audit(session, actor_id=actor.id, entity="contact", record_id=contact.id, action="delete", changes=diff,
-          record_version=contact.version)
-    return _view(contact)
+    return _view(set_deleted(session, actor, Contact, contact_id, deleted=True, seen_version=seen_version,
+                             entity="contact"))
 
 
 def restore_contact(*, session: Session, actor: Actor, contact_id: int, seen_version: int) -> ContactView:
-    contact = load_for_update(session, Contact, contact_id, label="Contact", include_deleted=True)
-    require_edit(session, actor, "contacts", contact.owner_id, "this contact")
-    check_version(session, entity="contact", record=contact, seen_version=seen_version)
-    if contact.deleted_at is None:
-        raise ValidationFailed("deleted_at", "this contact is not deleted")
-    diff = apply_changes(contact, {"deleted_at": None})
-    audit(session, actor_id=actor.id, entity="contact", record_id=contact.id, action="restore", changes=diff,
-          record_version=contact.version)
-    return _view(contact)
+    return _view(set_deleted(session, actor, Contact, contact_id, deleted=False, seen_version=seen_version,
+                             entity="contact"))
 
 
 def assign_owner(*, session: Session, actor: Actor, contact_ids: list[int], owner_id: int) -> int:

@@ -1,9 +1,16 @@
-"""Small row rules shared by configuration use cases: unique names and the next position."""
+"""Small row rules shared by use cases: unique names, the next position, soft delete and restore."""
+from typing import TypeVar
+
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
+from crm.audit import apply_changes, audit, check_version, load_for_update
+from crm.clock import utcnow
 from crm.errors import ValidationFailed
+from crm.permissions import Actor, require_edit
 from crm.validation import require_text
+
+T = TypeVar("T", bound=SQLModel)
 
 
 def unique_name(session: Session, model: type[SQLModel], name: str | None, *, what: str,
@@ -18,3 +25,18 @@ def unique_name(session: Session, model: type[SQLModel], name: str | None, *, wh
 
 def next_position(session: Session, model: type[SQLModel]) -> int:
     return session.exec(select(func.coalesce(func.max(model.position), -1))).one() + 1
+
+
+def set_deleted(session: Session, actor: Actor, model: type[T], record_id: int, *, deleted: bool,
+                seen_version: int, entity: str, area: str = "contacts") -> T:
+    """Soft-delete or restore one owned record (rights over its owner, version check, audit); returns the row."""
+    label = entity.capitalize()
+    record = load_for_update(session, model, record_id, label=label, include_deleted=not deleted)
+    require_edit(session, actor, area, record.owner_id, f"this {entity}")
+    check_version(session, entity=entity, record=record, seen_version=seen_version)
+    if not deleted and record.deleted_at is None:
+        raise ValidationFailed("deleted_at", f"this {entity} is not deleted")
+    diff = apply_changes(record, {"deleted_at": utcnow() if deleted else None})
+    audit(session, actor_id=actor.id, entity=entity, record_id=record.id, action="delete" if deleted else "restore",
+          changes=diff, record_version=record.version)
+    return record

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from crm.models import CompanyView
-from ui.directory import COUNTRIES, Lookups
+from ui.directory import COUNTRIES, Lookups, owner_select
 from ui.forms import FormKeys, field_error
 
 COMPANY_FIELDS = ["name", "domain", "industry", "employees", "annual_revenue", "country", "city", "owner_id"]
@@ -31,12 +31,7 @@ def company_fields(key: FormKeys, known: Lookups, submit_key: str, current: Comp
         field_error(submit_key, "annual_revenue")
         st.text_input("City", value=value("city") or "", key=key("city"))
         field_error(submit_key, "city")
-        owners = list(known.assignable)
-        owner = value("owner_id")
-        if owner is not None and owner not in owners:
-            owners.insert(0, owner)
-        st.selectbox("Owner", owners, index=owners.index(owner) if owner in owners else 0, key=key("owner_id"),
-                     format_func=lambda i: known.assignable.get(i) or known.readers.get(i) or f"user {i}")
+        owner_select(known, key=key("owner_id"), current=value("owner_id"))
         field_error(submit_key, "owner_id")
 
 

@@ -8,7 +8,7 @@ from crm.listing import ContactFilter, CustomCondition
 from crm.models import ContactInput, FieldType, Lifecycle
 from crm.permissions import Actor
 from ui.custom_fields import custom_inputs, custom_values
-from ui.directory import COUNTRIES, Lookups
+from ui.directory import COUNTRIES, Lookups, owner_select
 from ui.forms import FormKeys, field_error, show_outcome, submit_button
 
 SORTS = {"name": "Name A–Z", "-updated": "Recently updated", "-created": "Newest", "-lead_score": "Lead score",
@@ -144,12 +144,7 @@ def contact_fields(key: FormKeys, known: Lookups, submit_key: str, current=None)
         field_error(submit_key, "phone")
         st.text_input("Job title", value=value("job_title") or "", key=key("job_title"))
         field_error(submit_key, "job_title")
-        owners = list(known.assignable)
-        owner = value("owner_id")
-        if owner is not None and owner not in owners:
-            owners.insert(0, owner)
-        st.selectbox("Owner", owners, index=owners.index(owner) if owner in owners else 0, key=key("owner_id"),
-                     format_func=lambda i: known.assignable.get(i) or known.readers.get(i) or f"user {i}")
+        owner_select(known, key=key("owner_id"), current=value("owner_id"))
         field_error(submit_key, "owner_id")
         st.number_input("Lead score", 0.0, 100.0, value=value("lead_score"), key=key("lead_score"))
         field_error(submit_key, "lead_score")

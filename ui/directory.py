@@ -62,3 +62,12 @@ def _companies(actor: Actor, filters: listing.CompanyFilter, sort: str, page: in
 
 def companies(actor: Actor, filters: listing.CompanyFilter, sort: str, page: int, page_size: int):
     return _companies(actor, filters, sort, page, page_size, version())
+
+
+def owner_select(known: Lookups, *, key: str, current: int | None) -> None:
+    """An owner picker: the users the actor may hand records to, plus the current owner if they are not one."""
+    owners = list(known.assignable)
+    if current is not None and current not in owners:
+        owners.insert(0, current)
+    st.selectbox("Owner", owners, index=owners.index(current) if current in owners else 0, key=key,
+                 format_func=lambda i: known.assignable.get(i) or known.readers.get(i) or f"user {i}")

@@ -180,6 +180,34 @@ def cmd_privacy_erase(args: argparse.Namespace) -> None:
           "anonymised.")
 
 
+def cmd_import(args: argparse.Namespace) -> None:
+    """Import a CSV/XLSX file; progress goes to stderr, and stdout holds only the JSON summary."""
+    from tqdm import tqdm
+
+    from crm.imports import Mapping, run_import
+
+    mapping = None
+    if args.mapping:
+        try:
+            raw = json.loads(Path(args.mapping).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CRMError(f"cannot read the mapping file {args.mapping}: {exc}") from None
+        mapping = Mapping.model_validate({"entity": args.entity, **raw})
+    if not Path(args.file).is_file():
+        raise CRMError(f"no file at {args.file}")
+    bar = tqdm(total=None, desc=f"import {args.entity}", unit="rows", file=sys.stderr, leave=False)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    with session_scope() as session:
+        summary = run_import(session=session, actor=None, entity=args.entity, source=Path(args.file),
+                             mapping=mapping, dry_run=args.dry_run, progress=progress)
+    bar.close()
+    print(json.dumps(summary.as_json(), indent=2, default=str))
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from crm.bench import run_bench
 
@@ -234,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="replace the database with the backup FILE (the current one is kept)")
     restore.add_argument("file")
     restore.set_defaults(func=cmd_restore)
+
+    imp = sub.add_parser("import", help="import a CSV or XLSX file; prints a JSON summary (docs/import.md)")
+    imp.add_argument("entity", choices=["companies", "contacts", "deals", "products", "orders", "activities",
+                                        "tickets", "users"])
+    imp.add_argument("file", help="the CSV or XLSX file")
+    imp.add_argument("--mapping", help="a mapping JSON file (default: the suggested mapping)")
+    imp.add_argument("--dry-run", action="store_true", help="validate and report, change nothing")
+    imp.set_defaults(func=cmd_import)
 
     bench = sub.add_parser("bench", help="measure speed and memory; appends to docs/benchmarks.md")
     bench.add_argument("--size", choices=["small", "medium", "large"], default="small")

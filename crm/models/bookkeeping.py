@@ -83,6 +83,8 @@ class ImportJob(CRMTable, table=True):
     error_file: str | None = Field(default=None, max_length=500)
     finished_at: datetime | None = None
     reverted_at: datetime | None = None
+    unchanged_count: int = 0
+    summary: dict = Field(default_factory=dict, sa_column=json_column())  # also created, ignored columns, warnings
 
 
 class ImportChange(SQLModel, table=True):
@@ -94,6 +96,7 @@ class ImportChange(SQLModel, table=True):
     record_id: int
     action: str = Field(max_length=10)  # created | updated
     before: dict | None = Field(default=None, sa_column=json_column())
+    version_after: int | None = None  # the record's version the import left; a revert refuses if it moved on
 
 
 class SavedMapping(CRMTable, table=True):

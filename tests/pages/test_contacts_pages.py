@@ -152,3 +152,22 @@ def test_companies_list_and_360(book, people):
     no_exception(at)
     assert at.title[0].value == "Acme Robotics"
     assert at.dataframe(key="company_contacts").value["Name"].tolist() == ["Zoë Šmíd"]
+
+
+def test_admin_erases_a_contact_from_the_privacy_tab(book, people):
+    at = open_contact(people[Role.ADMIN], book["zoe"])
+    erase = f"contact_erase_{book['zoe']}"
+    at = submit(at, erase)  # not confirmed: refused, nothing changes
+    assert any("confirm" in e.lower() for e in errors(at))
+    fill(at, **{f"{erase}_confirm": True})
+    at = submit(at, erase)
+    no_exception(at)
+    with db.session_scope() as s:
+        zoe = get_contact(session=s, actor=load_actor(s, people[Role.ADMIN]), contact_id=book["zoe"],
+                          include_deleted=True)
+    assert (zoe.first_name, zoe.email, zoe.deleted_at is not None) == ("Erased", None, True)
+
+
+def test_only_admins_get_the_privacy_tab(book, people):
+    at = open_contact(people[Role.MANAGER], book["zoe"])
+    assert [t.label for t in at.tabs] == ["Overview", "Edit"]

@@ -195,23 +195,38 @@ def cmd_import(args: argparse.Namespace) -> None:
         mapping = Mapping.model_validate({"entity": args.entity, **raw})
     if not Path(args.file).is_file():
         raise CRMError(f"no file at {args.file}")
-    bar = tqdm(total=None, desc=f"import {args.entity}", unit="rows", file=sys.stderr, leave=False)
+    # disable=None: a bar on a terminal, nothing when stderr goes to a log.
+    bar = tqdm(total=None, desc=f"import {args.entity}", unit="rows", file=sys.stderr, leave=False, disable=None)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
 
-    with session_scope() as session:
-        summary = run_import(session=session, actor=None, entity=args.entity, source=Path(args.file),
-                             mapping=mapping, dry_run=args.dry_run, progress=progress)
-    bar.close()
+    try:
+        with session_scope() as session:
+            summary = run_import(session=session, actor=None, entity=args.entity, source=Path(args.file),
+                                 mapping=mapping, dry_run=args.dry_run, progress=progress,
+                                 error_dir=Path(args.error_dir) if args.error_dir else None)
+    finally:
+        bar.close()
     print(json.dumps(summary.as_json(), indent=2, default=str))
+
+
+BENCH_PARTS = ("pages", "search", "import")
+
+
+def _bench_parts(value: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in value.split(",") if p.strip())
+    if not parts or set(parts) - set(BENCH_PARTS):
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(BENCH_PARTS)}, separated by commas")
+    return parts
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from crm.bench import run_bench
 
-    run_bench(size=args.size, seed=args.seed, output=Path(args.output), record=not args.no_record, reuse=args.reuse)
+    run_bench(size=args.size, seed=args.seed, output=Path(args.output), record=not args.no_record, reuse=args.reuse,
+              parts=args.only)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -269,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", help="the CSV or XLSX file")
     imp.add_argument("--mapping", help="a mapping JSON file (default: the suggested mapping)")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, change nothing")
+    imp.add_argument("--error-dir", help="where the error file goes (default: data/imports)")
     imp.set_defaults(func=cmd_import)
 
     bench = sub.add_parser("bench", help="measure speed and memory; appends to docs/benchmarks.md")
@@ -277,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--output", default="docs/benchmarks.md")
     bench.add_argument("--no-record", action="store_true", help="print only; do not append to the file")
     bench.add_argument("--reuse", action="store_true", help="reuse data/bench/SIZE.db if present (generation not timed)")
+    bench.add_argument("--only", type=_bench_parts, default=BENCH_PARTS, metavar="PARTS",
+                       help=f"comma-separated, from {', '.join(BENCH_PARTS)} (default: all)")
     bench.set_defaults(func=cmd_bench)
     return parser
 

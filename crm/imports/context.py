@@ -66,6 +66,7 @@ class Context:
     also_created: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     preview: list[dict] = field(default_factory=list)
+    notes: dict[str, list[int]] = field(default_factory=dict)  # a default the import applied -> the rows
     writer: Any = None  # the run's crm.imports.writing.Writer, for records a row creates on the way (tags, teams)
     _placeholders: Any = field(default_factory=lambda: count(-1, -1))
 
@@ -90,6 +91,10 @@ class Context:
         name = _FIELD_COLUMN.get(field_name, field_name)
         return (self.mapping.source_of(name) or self.mapping.source_of(CUSTOM + name)
                 or self.mapping.source_of(CUSTOM + field_name.removeprefix("cf.")) or name)
+
+    def note(self, row: Row, text: str) -> None:
+        """Say that a row landed with a documented default instead of a value it lacked (reported, never silent)."""
+        self.notes.setdefault(text, []).append(row.number)
 
     def reject(self, row: Row, problems: list[tuple[str, str]]) -> None:
         for column, reason in problems:

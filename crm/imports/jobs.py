@@ -156,6 +156,9 @@ def _summary(ctx: Context, job: ImportJob, table: Table, mapping: Mapping, entit
     if ctx.order is None:
         warnings.append("the file's dates are ambiguous (day/month or month/day); rows with such dates were "
                         "rejected: set the date order and import again")
+    for text, numbers in ctx.notes.items():
+        shown = ", ".join(map(str, numbers[:10])) + (", ..." if len(numbers) > 10 else "")
+        warnings.append(f"{len(numbers)} rows: {text} (rows {shown})")
     if table.blank_rows:
         warnings.append(f"{table.blank_rows} blank rows were skipped")
     c = ctx.counts

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlmodel import Session
 
-from crm.imports.values import fold, unknown
+from crm.imports.values import fold, suggestion, unknown
 from crm.models import Company, Contact, Deal, LostReason, Pipeline, Product, Stage, Team, User
 from crm.validation import normalize_domain
 
@@ -160,8 +160,8 @@ class Lookups:
         found = [s for s in stages if fold(s.name) == fold(value)]
         if len(found) == 1:
             return found[0]
-        raise unknown(f"stage of pipeline {self.pipelines.names.get(pipeline_id, pipeline_id)!r}", value,
-                      [s.name for s in stages])
+        pipeline = self.pipelines.names.get(pipeline_id, pipeline_id)
+        raise ValueError(f"unknown stage {value!r} in the pipeline {pipeline!r}{suggestion(value, [s.name for s in stages])}")
 
     def contact(self, value: str) -> int:
         ids = self.contacts.find("external_id", value) or self.contacts.find("email", value.strip().lower())

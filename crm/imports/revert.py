@@ -186,10 +186,11 @@ def _audit(actor, entity, record_id, action, field, old, new, version, context, 
 
 def _from_json(column, value):
     """import_change.before holds JSON; dates and times come back as their column's type."""
-    if value is None:
-        return None
-    if isinstance(column.type, DateTime) and isinstance(value, str):
+    if not isinstance(value, str):
+        return value
+    kind = getattr(column.type, "impl", column.type)  # SQLModel wraps DateTime in a TypeDecorator
+    if isinstance(kind, DateTime):
         return datetime.fromisoformat(value)
-    if isinstance(column.type, Date) and isinstance(value, str):
+    if isinstance(kind, Date):
         return date.fromisoformat(value)
     return value

@@ -46,6 +46,9 @@ class RowParser:
             text = row.cells[source]
             if not text:
                 continue
+            if "\x00" in text:  # PostgreSQL cannot store it, and no real value holds one
+                problems.append((source, "contains a NUL character (is the file binary or UTF-16?)"))
+                continue
             try:
                 if target.startswith(CUSTOM):
                     key = target.removeprefix(CUSTOM)

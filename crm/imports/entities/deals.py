@@ -97,10 +97,15 @@ class DealImporter(Importer):
         line = self._line(ctx, row)
         if values["amount"] is None:
             values["amount"] = line["quantity"] * line["unit_price"] * (1 - line["discount"]) if line else 0.0
+            ctx.note(row, "no amount: the product line's value is used" if line else "no amount: 0 is used")
+        if row.existing is None and values["company_id"] is None:
+            ctx.note(row, "no company")
         if values["lost_reason_id"] is not None and status != DealStatus.LOST:
             raise ValidationFailed("lost_reason", "only a lost deal has a lost reason")
         values["currency"] = self._currency(values["currency"])
-        values["title"] = values["title"] or self._title(ctx, values, line)
+        if not values["title"]:
+            values["title"] = self._title(ctx, values, line)
+            ctx.note(row, "no title: one is made from the company and product")
         values["forecast_category"] = str(ForecastCategory.CLOSED) if status != DealStatus.OPEN else (
             values["forecast_category"] if values["forecast_category"] not in (None, ForecastCategory.CLOSED)
             else str(ForecastCategory.PIPELINE))
@@ -144,6 +149,9 @@ class DealImporter(Importer):
             raise ValidationFailed("closed_at", "is before the deal was opened")
         if row.existing is None:
             values["created_at"] = opened or values["closed_at"] or ctx.now
+            if opened is None:
+                ctx.note(row, "no opened_at: the close date is used" if values["closed_at"] else
+                         "no opened_at: the import time is used")
             values["stage_entered_at"] = values["closed_at"] or opened or ctx.now
         elif stage.id != row.existing["stage_id"]:
             values["stage_entered_at"] = values["closed_at"] or ctx.now

@@ -1,6 +1,7 @@
 """Tags on imported contacts and companies: named in one cell, created when new (with tags.manage), only ever added."""
 from sqlalchemy import select
 
+from crm.errors import ValidationFailed
 from crm.imports.context import Context, Row
 from crm.imports.values import fold
 from crm.imports.writing import Writer
@@ -40,10 +41,10 @@ class Tagging:
         for name in names:
             clean = " ".join(name.split())
             if len(clean) > 60:
-                raise ValueError(f"the tag {clean[:20]!r}... is longer than 60 characters")
+                raise ValidationFailed("tags", f"the tag {clean[:20]!r}... is longer than 60 characters")
             if fold(clean) not in self.by_name:
                 if ctx.actor is not None and not ctx.actor.can("tags.manage"):
-                    raise ValueError(f"unknown tag {clean!r}, and your role may not create tags")
+                    raise ValidationFailed("tags", f"unknown tag {clean!r}, and your role may not create tags")
                 [tag_id] = ctx.writer.insert(Tag, [{"name": clean}], entity="tag")
                 self.by_name[fold(clean)], self.names[tag_id] = tag_id, clean
                 ctx.also_created["tag"] += 1

@@ -82,9 +82,9 @@ class UserImporter(Importer):
             return ctx.lookups.team(name)
         except Deferred:
             raise
-        except ValueError:
+        except ValueError as exc:
             if not ctx.option("create_teams"):
-                raise
+                raise ValidationFailed("team", f"{exc}; set options.create_teams to create it") from None
         clean = " ".join(name.split())
         if len(clean) > 120:
             raise ValidationFailed("team", "is longer than 120 characters")
@@ -101,9 +101,9 @@ class UserImporter(Importer):
             if not ctx.option("create_managers"):
                 raise
             manager = None
-        except ValueError:
+        except ValueError as exc:
             if not ctx.option("create_managers"):
-                raise
+                raise ValidationFailed("manager", f"{exc}; set options.create_managers to create it") from None
             manager = None
         if manager is None:
             self._create_manager(ctx, text, team_id)

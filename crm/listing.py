@@ -4,7 +4,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, and_, false, func, or_
 from sqlmodel import Session, select
 
 from crm.customfields import list_field_defs
@@ -13,7 +13,7 @@ from crm.models import (
     Company, CompanyTag, Contact, ContactTag, CustomFieldValue, Entity, FieldType, Lifecycle, Tag, User,
 )
 from crm.permissions import Actor, readable_owner_ids, require
-from crm.search import matching_ids, parse_query
+from crm.search import Query, matching_contact_ids, matching_ids, parse_query
 
 RowT = TypeVar("RowT")
 COUNT_CAP = 10_000  # beyond this a list says "10,000+" rather than count every row
@@ -134,7 +134,8 @@ def _custom_conditions(session: Session, actor: Actor, entity: Entity, model, co
     return out
 
 
-def _contact_conditions(session: Session, actor: Actor, f: ContactFilter) -> list[ColumnElement]:
+def _contact_filters(session: Session, actor: Actor, f: ContactFilter) -> tuple[list[ColumnElement], bool]:
+    """The conditions of everything but the search, and whether the actor reads only some owners' contacts."""
     conds: list[ColumnElement] = [Contact.deleted_at.is_not(None) if f.deleted else Contact.deleted_at.is_(None)]
     readable = readable_owner_ids(session, actor, "contacts")
     if readable is not None:
@@ -154,11 +155,34 @@ def _contact_conditions(session: Session, actor: Actor, f: ContactFilter) -> lis
     if f.tag_ids:
         conds.append(Contact.id.in_(select(ContactTag.contact_id).where(ContactTag.tag_id.in_(f.tag_ids))))
     conds += _custom_conditions(session, actor, Entity.CONTACT, Contact, f.custom)
+    return conds, readable is not None
+
+
+def _contact_search(query: Query, *, scoped: bool) -> ColumnElement:
+    """The search as a condition, shaped for the plan SQLite should pick (it has no statistics to choose by):
+    - everyone's contacts: own tokens or the company's, two IN-sets that SQLite reads as a MULTI-INDEX OR,
+      starting from the matches;
+    - some owners' contacts: start from those owners' index entries and probe one set of matching ids (`id + 0`
+      hides the id from the planner; harmless on PostgreSQL), so that only matching rows are read, not every
+      match's row to check its owner.
+    """
+    if scoped:
+        return (Contact.id + 0).in_(matching_contact_ids(query))
+    match = Contact.id.in_(matching_ids("contact", query))
+    return match if query.phone else or_(match, Contact.company_id.in_(matching_ids("company", query)))
+
+
+def _contact_conditions(session: Session, actor: Actor, f: ContactFilter) -> list[ColumnElement]:
+    conds, scoped = _contact_filters(session, actor, f)
     query = parse_query(f.query)
-    if query:
-        match = Contact.id.in_(matching_ids("contact", query))
-        conds.append(match if query.phone else or_(match, Contact.company_id.in_(matching_ids("company", query))))
-    return conds
+    return conds + [_contact_search(query, scoped=scoped)] if query else conds
+
+
+def _opaque(conds: list[ColumnElement]) -> ColumnElement:
+    """All conditions as one expression that no index can serve, so that the planner walks the index of the
+    ORDER BY, tests each row and stops when the page is full. Used when more than COUNT_CAP rows match: one in
+    every (table size / COUNT_CAP) rows or fewer is read, where starting from a filter could sort most of the table."""
+    return func.coalesce(and_(*conds), false())
 
 
 def _company_conditions(session: Session, actor: Actor, f: CompanyFilter) -> list[ColumnElement]:
@@ -221,11 +245,25 @@ def list_contacts(*, session: Session, actor: Actor, filters: ContactFilter = Co
                   sort: ContactSort = "name", page: int = 1, page_size: int = 50) -> Page[ContactRow]:
     """One page of the contacts the actor may read that match the filters, and how many match in all."""
     page, page_size = max(1, page), min(max(1, page_size), 500)
-    conds = _contact_conditions(session, actor, filters)
-    total, capped = _count(session, Contact, conds)
-    stmt = _contact_select().where(*conds).order_by(*_CONTACT_ORDER[sort]).offset((page - 1) * page_size).limit(page_size)
-    return Page[ContactRow](rows=_contact_rows(session, stmt), total=total, capped=capped, page=page,
-                            page_size=page_size)
+    conds, scoped = _contact_filters(session, actor, filters)
+    query = parse_query(filters.query)
+    where = and_(*conds)
+    if query:
+        # The ids of up to COUNT_CAP + 1 matches: their number is the count and, unless capped, the page is
+        # sorted from them instead of being searched for again. (Core, not session.exec: 10,000 ids load in half
+        # the time.)
+        ids = session.connection().execute(select(Contact.id).where(
+            *conds, _contact_search(query, scoped=scoped)).limit(COUNT_CAP + 1)).scalars().all()
+        total, capped, where = min(len(ids), COUNT_CAP), len(ids) > COUNT_CAP, Contact.id.in_(ids)
+    else:
+        total, capped = _count(session, Contact, conds)
+    if capped:
+        where = _opaque(conds + ([_contact_search(query, scoped=False)] if query else []))
+    order = _CONTACT_ORDER[sort]
+    # The page's ids first, then its rows and names: joining before the sort would join every match.
+    page_ids = select(Contact.id).where(where).order_by(*order).offset((page - 1) * page_size).limit(page_size)
+    rows = _contact_rows(session, _contact_select().where(Contact.id.in_(page_ids)).order_by(*order)) if total else []
+    return Page[ContactRow](rows=rows, total=total, capped=capped, page=page, page_size=page_size)
 
 
 def list_companies(*, session: Session, actor: Actor, filters: CompanyFilter = CompanyFilter(),

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import phonenumbers
-from sqlalchemy import Connection, delete, insert, intersect, select
+from sqlalchemy import Connection, delete, insert, intersect, select, union_all
 from sqlalchemy.sql import Select
 from sqlmodel import Session
 
@@ -120,6 +120,17 @@ def matching_ids(entity: str, query: Query) -> Select:
         for term in query.terms
     ]
     return selects[0] if len(selects) == 1 else intersect(*selects)
+
+
+def matching_contact_ids(query: Query) -> Select:
+    """SELECT id of the contacts that match by their own tokens or, unless the query is a phone number, by their
+    company's, as one set (duplicates allowed: an IN-set removes them while it is built)."""
+    own = matching_ids("contact", query)
+    if query.phone:
+        return own
+    if len(query.terms) > 1:  # SQLite does not accept a parenthesised compound inside another compound
+        own = select(own.subquery().c.record_id)
+    return union_all(own, select(Contact.id).where(Contact.company_id.in_(matching_ids("company", query))))
 
 
 def _rows(entity: str, tokens_by_id: dict[int, set[str]]) -> list[dict]:

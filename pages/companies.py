@@ -54,7 +54,7 @@ if len(selected) == 1 and st.button("Open the selected company", key="companies_
     st.switch_page(COMPANY.path, query_params={"id": str(selected[0])})
 if selected:
     with st.form("companies_bulk_tag_form"):
-        key = FormKeys("companies_bulk_tag_", len(selected))
+        key = FormKeys("companies_bulk_tag_", version())
         st.multiselect("Add tags", list(known.tags), format_func=known.tags.get, key=key("add"))
         st.multiselect("Remove tags", list(known.tags), format_func=known.tags.get, key=key("remove"))
 

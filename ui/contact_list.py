@@ -8,7 +8,7 @@ from crm.listing import ContactFilter, CustomCondition
 from crm.models import ContactInput, FieldType, Lifecycle
 from crm.permissions import Actor
 from ui.custom_fields import custom_inputs, custom_values
-from ui.directory import COUNTRIES, Lookups, owner_select
+from ui.directory import COUNTRIES, Lookups, owner_select, version
 from ui.forms import FormKeys, field_error, show_outcome, submit_button
 
 SORTS = {"name": "Name A–Z", "-updated": "Recently updated", "-created": "Newest", "-lead_score": "Lead score",
@@ -77,7 +77,7 @@ def bulk_actions(actor: Actor, known: Lookups, selected: list[int], filters: Con
         return
     tag_col, owner_col = st.columns(2)
     with tag_col, st.form("contacts_bulk_tag_form"):
-        key = FormKeys("contacts_bulk_tag_", len(selected))
+        key = FormKeys("contacts_bulk_tag_", version())
         st.multiselect("Add tags", list(known.tags), format_func=known.tags.get, key=key("add"))
         st.text_input("…or a new tag", key=key("new"), max_chars=60)
         st.multiselect("Remove tags", list(known.tags), format_func=known.tags.get, key=key("remove"))
@@ -96,7 +96,7 @@ def bulk_actions(actor: Actor, known: Lookups, selected: list[int], filters: Con
     if not known.assignable:
         return
     with owner_col, st.form("contacts_bulk_owner_form"):
-        key = FormKeys("contacts_bulk_owner_", len(selected))
+        key = FormKeys("contacts_bulk_owner_", version())
         st.selectbox("New owner", list(known.assignable), format_func=known.assignable.get, key=key("owner"))
 
         def assign(s, who, v) -> str:

@@ -17,7 +17,7 @@ from crm.permissions import Actor
 from crm.tags import TagView
 from ui.contact_list import CONTACT_FIELDS, contact_fields
 from ui.custom_fields import custom_inputs, custom_values
-from ui.directory import Lookups
+from ui.directory import Lookups, version
 from ui.forms import FormKeys, field_error, show_outcome, submit_button
 
 LOGGED = [ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING, ActivityKind.NOTE]
@@ -39,7 +39,7 @@ def details(contact: ContactView, custom: dict[str, Any], company: CompanyView |
 
 
 def tag_editor(contact: ContactView, current: list[TagView], known: Lookups) -> None:
-    key = FormKeys(f"contact_tags_{contact.id}_", len(known.tags))
+    key = FormKeys(f"contact_tags_{contact.id}_", version())
     with st.form(f"contact_tags_{contact.id}_form"):
         st.multiselect("Tags", list(known.tags), default=[t.id for t in current], format_func=known.tags.get,
                        key=key("tags"))
@@ -63,7 +63,7 @@ def quick_actions(actor: Actor, contact: ContactView, known: Lookups) -> None:
         return
     log_col, task_col, deal_col = st.columns(3)
     with log_col.popover("Log a call, email, meeting or note", icon=":material/call:"):
-        key = FormKeys(f"contact_log_{contact.id}_", 0)
+        key = FormKeys(f"contact_log_{contact.id}_", version())
         with st.form(f"contact_log_{contact.id}_form"):
             st.radio("Kind", LOGGED, format_func=lambda k: k.value.capitalize(), horizontal=True, key=key("kind"))
             st.text_input("Subject", key=key("subject"), max_chars=200)
@@ -78,7 +78,7 @@ def quick_actions(actor: Actor, contact: ContactView, known: Lookups) -> None:
             done = submit_button("Log it", key=f"contact_log_{contact.id}_save", form=key, action=log, type="primary")
         show_outcome(f"contact_log_{contact.id}_save", done)
     with task_col.popover("Create a task", icon=":material/task_alt:"):
-        key = FormKeys(f"contact_task_{contact.id}_", 0)
+        key = FormKeys(f"contact_task_{contact.id}_", version())
         with st.form(f"contact_task_{contact.id}_form"):
             st.text_input("Task", key=key("subject"), max_chars=200)
             field_error(f"contact_task_{contact.id}_save", "subject")
@@ -97,7 +97,7 @@ def quick_actions(actor: Actor, contact: ContactView, known: Lookups) -> None:
             done = submit_button("Create task", key=f"contact_task_{contact.id}_save", form=key, action=task)
         show_outcome(f"contact_task_{contact.id}_save", done)
     with deal_col.popover("Create a deal", icon=":material/handshake:"):
-        key = FormKeys(f"contact_deal_{contact.id}_", 0)
+        key = FormKeys(f"contact_deal_{contact.id}_", version())
         with st.form(f"contact_deal_{contact.id}_form"):
             st.text_input("Deal title", key=key("title"), max_chars=200)
             field_error(f"contact_deal_{contact.id}_save", "title")

@@ -130,6 +130,9 @@ def test_quick_action_logs_a_call_on_the_timeline(book, people):
     no_exception(at)
     timeline = table_with(at, "What")
     assert timeline.iloc[0][["Kind", "What", "Details"]].tolist() == ["call", "Intro call", "<b>not bold</b>"]
+    # The form starts afresh, so pressing the button again cannot log the same call twice.
+    subject = next(w for w in at.text_input if w.key and w.key.startswith(f"{prefix}subject__g"))
+    assert subject.value == ""
 
 
 def test_another_teams_contact_is_refused(book, people):

@@ -1,4 +1,5 @@
 """Which pages each role gets. Pure data, so tests and the benchmark can enumerate pages without Streamlit."""
+import json
 from dataclasses import dataclass
 
 from crm.models import Role
@@ -23,6 +24,19 @@ CONTACTS = PageSpec("pages/contacts.py", "Contacts", ":material/contacts:", "con
 CONTACT = PageSpec("pages/contact.py", "Contact", ":material/person:", "contact-360", hidden=True)
 COMPANIES = PageSpec("pages/companies.py", "Companies", ":material/domain:", "company-list")
 COMPANY = PageSpec("pages/company.py", "Company", ":material/business:", "company-360", hidden=True)
+IMPORT = PageSpec("pages/imports.py", "Import", ":material/upload_file:", "data-import")
+
+
+def _roles_with(right: str) -> frozenset[Role]:
+    """Roles whose default rights include `right` (data/reference/role_rights.json). The menu follows the
+    defaults; the page and crm/ check the live rights, which an admin may have changed."""
+    from crm.schema import reference_path
+
+    defaults = json.loads(reference_path("role_rights.json").read_text(encoding="utf-8"))
+    return frozenset(Role(r) for r, rights in defaults.items() if not r.startswith("_") and right in rights)
+
+
+IMPORT_ROLES = _roles_with("data.import")
 
 
 def pages_for(role: Role | str | None) -> list[PageSpec]:
@@ -30,6 +44,8 @@ def pages_for(role: Role | str | None) -> list[PageSpec]:
     if role is None:
         return [LOGIN]
     pages = [HOME, CONTACTS, COMPANIES, CONTACT, COMPANY]
+    if Role(role) in IMPORT_ROLES:
+        pages.append(IMPORT)
     if Role(role) is Role.ADMIN:
         pages.append(ADMIN)
     return pages

@@ -72,6 +72,15 @@ def detect_date_order(values: Iterable[str]) -> DateOrder | None:
     return None
 
 
+def combine_orders(orders: Iterable[DateOrder | None]) -> DateOrder | None:
+    """The order of a file from the orders detected in its date columns (as detect_date_order decides)."""
+    orders = list(orders)
+    if any(o is None for o in orders):
+        return None
+    numeric = set(orders) - {DateOrder.ISO}
+    return numeric.pop() if len(numeric) == 1 else (DateOrder.ISO if not numeric else None)
+
+
 def parse_datetime(value: str, order: DateOrder | None) -> datetime:
     """A timezone-aware UTC datetime. `order` None means the file's order is unknown: only unambiguous cells pass."""
     text = value.strip()

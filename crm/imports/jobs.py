@@ -17,9 +17,12 @@ from crm.exporting import frame_to_csv
 from crm.imports.columns import COLUMNS
 from crm.imports.context import Context, Problem, Row
 from crm.imports.customvalues import prepare_custom_fields
+from crm.imports.dates import DateOrder, combine_orders, detect_date_order
 from crm.imports.engine import Pipeline, Progress, importer_for
 from crm.imports.lookups import Lookups
-from crm.imports.mapping import Mapping, check_mapping, detect_order, existing_custom_fields, suggest_mapping
+from crm.imports.mapping import (
+    Mapping, check_mapping, custom_field_choices, detect_order, existing_custom_fields, infer_type, suggest_mapping,
+)
 from crm.imports.reading import Table, read_table
 from crm.imports.rows import RowParser
 from crm.imports.writing import Writer
@@ -70,6 +73,41 @@ def preview_mapping(*, session: Session, entity: str, source: Path | str | bytes
     importer_for(entity)
     fields = existing_custom_fields(session, entity)
     return table, suggest_mapping(entity, table.headers, custom_keys={k: f.label for k, f in fields.items()})
+
+
+@dataclass
+class FilePreview:
+    """What the page needs to show a file's mapping form: its columns, a sample, and the suggestions."""
+    rows: int
+    headers: list[str]
+    sample: list[list[str]]
+    suggestion: Mapping
+    inferred: dict[str, str]  # column -> the custom field type its values fit
+    date_order: str | None  # detected for the suggested mapping; None when the dates are ambiguous
+    custom_fields: dict[str, str]  # key -> label of the fields this actor may fill
+    column_orders: dict[str, str | None] = field(default_factory=dict)  # date order each column's values show
+
+    def detected_order(self, date_columns: list[str]) -> str | None:
+        """The date order these columns show together (ISO when there are none); None when undecidable."""
+        orders = [DateOrder(o) if o else None for o in (self.column_orders.get(c) for c in date_columns)]
+        found = combine_orders(orders)
+        return str(found) if found else None
+
+
+def preview_file(*, session: Session, actor: Actor, entity: str, source: Path | str | bytes,
+                 filename: str | None = None) -> FilePreview:
+    require(actor, "data.import", f"import {entity}")
+    table, suggestion = preview_mapping(session=session, entity=entity, source=source, filename=filename)
+    order = detect_order(suggestion, table)
+    return FilePreview(rows=len(table), headers=table.headers, sample=table.rows[:5], suggestion=suggestion,
+                       inferred={h: str(infer_type(table.column(h))) for h in table.headers},
+                       date_order=str(order) if order else None,
+                       custom_fields=custom_field_choices(session=session, actor=actor, entity=entity),
+                       column_orders={h: _order_text(detect_date_order(table.column(h))) for h in table.headers})
+
+
+def _order_text(order: DateOrder | None) -> str | None:
+    return str(order) if order else None
 
 
 def run_import(*, session: Session, actor: Actor | None, entity: str, source: Path | str | bytes,

@@ -207,3 +207,8 @@ def existing_custom_fields(session: Session, entity: str) -> dict[str, CustomFie
     rows = session.exec(select(CustomFieldDef).where(CustomFieldDef.entity == CUSTOM_ENTITY[entity],
                                                      CustomFieldDef.deleted_at.is_(None))).all()
     return {r.key: r for r in rows}
+
+
+def custom_field_choices(*, session: Session, actor: Actor, entity: str) -> dict[str, str]:
+    """{key: label} of the entity's custom fields this actor may fill by import."""
+    return {k: f.label for k, f in existing_custom_fields(session, entity).items() if actor.role in f.edit_roles}

@@ -45,8 +45,9 @@ def mapping_form(entity: str, preview: FilePreview) -> Mapping | None:
     for i, header in enumerate(preview.headers):
         left, right = st.columns([3, 2])
         with left:
-            target = _selectbox(header, options, preview.suggestion.columns.get(header) or "", key=f"import_map_{i}",
-                                format_func=labels.get, help=_sample(preview, i))
+            # Widget labels and help render markdown: the file's own text is escaped.
+            target = _selectbox(md_escape(header), options, preview.suggestion.columns.get(header) or "",
+                                key=f"import_map_{i}", format_func=labels.get, help=md_escape(_sample(preview, i)))
         if target == NEW:
             with right:
                 kind = _selectbox("Type", TYPES, preview.inferred[header], key=f"import_type_{i}",

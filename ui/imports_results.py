@@ -14,7 +14,8 @@ from ui.text import md_escape
 def show_summary(summary: ImportSummary) -> None:
     """Counts, warnings, the planned changes (dry run) and every rejected row, with the error file to download."""
     verb = "would be" if summary.dry_run else "were"
-    st.subheader(f"{'Dry run' if summary.dry_run else 'Import'} of {summary.filename} ({summary.rows:,} rows)")
+    what = "Dry run" if summary.dry_run else "Import"
+    st.subheader(f"{what} of {md_escape(summary.filename)} ({summary.rows:,} rows)")
     cols = st.columns(4)
     for col, (label, value) in zip(cols, [("Created", summary.created), ("Updated", summary.updated),
                                            ("Unchanged", summary.unchanged), ("Rejected", summary.rejected)]):

@@ -148,3 +148,14 @@ def test_the_page_refuses_a_role_without_the_right(people):
     at = AppTest.from_function(_run_admin_as, args=(rep, str(ROOT / IMPORT.path)), default_timeout=30).run()
     no_exception(at)
     assert [e.value for e in at.error] == ["Your role may not import data."]
+
+
+def test_the_file_s_own_text_is_never_markup(people):
+    data = b"[click](http://evil.example),<b>Name</b>\r\n**x**,<script>alert(1)</script>\r\n"
+    at = open_page(people[Role.ADMIN], data=data, name="<img src=x onerror=alert(1)>.csv")
+    at.selectbox(key="import_entity").set_value("contacts").run()
+    assert at.selectbox(key="import_map_0").label == r"\[click\]\(http://evil\.example\)"
+    assert at.selectbox(key="import_map_1").label == r"\<b\>Name\</b\>"
+    at = at.button(key="import_dry_run").click().run()
+    no_exception(at)
+    assert r"\<img src=x onerror=alert\(1\)\>\.csv" in at.subheader[0].value

@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 from crm.db import read_scope, session_scope
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.imports import Mapping, run_import
-from crm.models import AuditLog, Company, Contact, ContactTag, CustomFieldDef, CustomFieldValue, ImportChange, ImportJob, \
-    SearchToken, Tag
+from crm.models import (
+    AuditLog, Company, Contact, ContactTag, CustomFieldDef, CustomFieldValue, ImportChange, ImportJob, SearchToken, Tag,
+)
 from crm.search import reindex
 from tests.factories import actor, make_user
 
@@ -87,7 +88,8 @@ def test_created_records_are_audited_with_the_import_context(engine, admin, tmp_
     summary = run(engine, "contacts", PEOPLE, who=admin, tmp=tmp_path)
     with read_scope(engine) as s:
         rows = s.execute(select(AuditLog).where(AuditLog.context == f"import:{summary.job_id}")).scalars().all()
-    assert [(r.entity, r.action, r.actor_id, r.record_version) for r in rows] == [("contact", "create", admin.id, 1)] * 2
+    assert [(r.entity, r.action, r.actor_id, r.record_version) for r in rows] == [
+        ("contact", "create", admin.id, 1)] * 2
 
 
 def test_upsert_by_external_id_then_email_patches_only_given_cells(engine, admin, tmp_path):
@@ -105,7 +107,8 @@ def test_upsert_by_external_id_then_email_patches_only_given_cells(engine, admin
                                    AuditLog.record_version)
                             .where(AuditLog.context == f"import:{summary.job_id}").order_by(AuditLog.id)).all()
     assert (anna.job_title, anna.phone, anna.version) == ("CEO", "+12015550123", 2)
-    assert [(f, o, n, v) for _, f, o, n, v in changes] == [("job_title", None, "CEO", 2), ("job_title", None, "Buyer", 2)]
+    assert [(f, o, n, v) for _, f, o, n, v in changes] == [("job_title", None, "CEO", 2),
+                                                           ("job_title", None, "Buyer", 2)]
 
 
 def test_two_keys_naming_different_records_are_rejected_not_merged(engine, admin, tmp_path):
@@ -157,7 +160,8 @@ def test_explicit_value_maps_fix_values_on_purpose(engine, admin, tmp_path):
 
 
 def test_unmapped_columns_are_reported_as_ignored(engine, admin, tmp_path):
-    summary = run(engine, "contacts", csv("Email,First name,Shoe size", "a@example.com,Ann,42"), who=admin, tmp=tmp_path)
+    summary = run(engine, "contacts", csv("Email,First name,Shoe size", "a@example.com,Ann,42"), who=admin,
+                  tmp=tmp_path)
     assert summary.ignored_columns == ["Shoe size"]
 
 
@@ -189,7 +193,8 @@ def test_custom_values_are_validated_per_row(engine, admin, tmp_path):
 def test_updating_a_custom_value_is_audited_and_bumps_the_version(engine, admin, tmp_path):
     mapping = {"columns": {"Email": "email", "First name": "first_name", "Size": "custom:size"},
                "custom_fields": {"size": {"label": "Size", "type": "number"}}}
-    run(engine, "contacts", csv("Email,First name,Size", "a@example.com,Ann,41"), who=admin, tmp=tmp_path, mapping=mapping)
+    run(engine, "contacts", csv("Email,First name,Size", "a@example.com,Ann,41"), who=admin, tmp=tmp_path,
+        mapping=mapping)
     summary = run(engine, "contacts", csv("Email,First name,Size", "a@example.com,Ann,43"), who=admin, tmp=tmp_path,
                   mapping=mapping)
     assert summary.updated == 1
@@ -220,7 +225,8 @@ def test_references_by_name_are_exact_but_case_and_space_insensitive(engine, adm
     assert summary.problems[0].reason == "unknown company 'Acme Tradng' (did you mean 'Acme Trading'?)"
     with read_scope(engine) as s:
         rows = s.execute(select(Contact.email, Contact.company_id, Contact.owner_id).order_by(Contact.email)).all()
-    assert [(e, c is not None, o) for e, c, o in rows] == [("a@example.com", True, owner), ("c@example.com", True, None)]
+    assert [(e, c is not None, o) for e, c, o in rows] == [("a@example.com", True, owner),
+                                                           ("c@example.com", True, None)]
 
 
 def test_rights_are_checked_in_the_domain(engine, tmp_path):

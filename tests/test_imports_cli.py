@@ -30,7 +30,8 @@ def test_import_prints_a_json_summary_and_nothing_else(crm, files):
     errors = (files / "errors" / f"import-{done['job_id']}-errors.csv").read_text(encoding="utf-8-sig")
     assert done["error_file"].endswith(f"import-{done['job_id']}-errors.csv")
     assert '"3","Email","bad"' in errors and '"4","Score","500","must be between 0 and 100"' in errors
-    again = json.loads(crm("import", "contacts", str(files / "people.csv"), "--error-dir", str(files / "errors")).stdout)
+    again = json.loads(crm("import", "contacts", str(files / "people.csv"),
+                           "--error-dir", str(files / "errors")).stdout)
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 1)
 
 

@@ -103,7 +103,9 @@ def test_maven_imports_completely_reports_every_problem_and_reimports_as_a_no_op
     assert counts(fixed["companies"]) == (14, 0, 71, 0)
     assert counts(fixed["deals"]) == (2627, 0, 6173, 0)
     with read_scope(engine) as s:
-        total = lambda model, *where: s.execute(select(func.count()).select_from(model).where(*where)).scalar()  # noqa: E731
+        def total(model, *where) -> int:
+            return s.execute(select(func.count()).select_from(model).where(*where)).scalar()
+
         assert (total(Company), total(Product), total(Team), total(User, User.id != admin.id)) == (85, 7, 3, 41)
         assert total(User, User.password_hash.is_not(None), User.id != admin.id) == 0
         assert total(CustomFieldValue) == 85

@@ -16,8 +16,9 @@ from crm.imports.reading import Table, read_table
 from crm.imports.revert import RevertSummary, revert_import
 
 __all__ = [
-    "COLUMNS", "CUSTOM", "CustomFieldSpec", "DateOrder", "ENTITIES", "FilePreview", "ImportJobView", "ImportSummary", "Mapping",
-    "RevertSummary", "Table", "canonical_columns", "custom_field_choices", "custom_key", "detect_date_order", "error_file_bytes",
-    "infer_type", "list_jobs", "list_mappings", "load_mapping", "preview_file", "preview_mapping", "read_table", "revert_import",
-    "run_import", "save_mapping", "suggest_mapping",
+    "COLUMNS", "CUSTOM", "CustomFieldSpec", "DateOrder", "ENTITIES", "FilePreview", "ImportJobView",
+    "ImportSummary", "Mapping", "RevertSummary", "Table", "canonical_columns", "custom_field_choices", "custom_key",
+    "detect_date_order", "error_file_bytes", "infer_type", "list_jobs", "list_mappings", "load_mapping",
+    "preview_file", "preview_mapping", "read_table", "revert_import", "run_import", "save_mapping",
+    "suggest_mapping",
 ]

@@ -54,7 +54,8 @@ def contacts_csv(rows: int, seed: int) -> bytes:
             f"C{i:07d}", rng.choice(_FIRST), rng.choice(_LAST),
             f"person{i}@{domain}" if rng.random() < 0.97 else "",
             rng.choice(phones[country]) if rng.random() < 0.88 else "",
-            rng.choice(("CEO", "Buyer", "Engineer", "Head of IT", "")), f"Company {company}" if company is not None else "",
+            rng.choice(("CEO", "Buyer", "Engineer", "Head of IT", "")),
+            f"Company {company}" if company is not None else "",
             rng.choice(("Berlin", "Bangkok", "Austin", "Tehran", "Lyon", "")), country, rng.choice(_STAGES),
             f"owner{rng.randrange(OWNERS)}@staff.example" if rng.random() < 0.9 else "",
             rng.randrange(101) if rng.random() < 0.5 else "", rng.choice(("yes", "no", ""))])

@@ -35,13 +35,15 @@ def prepare_custom_fields(ctx: Context, writer: Writer, table) -> None:
         if ctx.actor is not None and not ctx.actor.can("admin.configure"):
             raise PermissionDenied(f"Column {source!r} would create the custom field {key!r}; only admins may "
                                    "create custom fields. Map it to an existing field or ignore it.")
-        spec = mapping.custom_fields.get(key) or CustomFieldSpec(label=source[:120], type=infer_type(table.column(source)))
+        spec = mapping.custom_fields.get(key) or CustomFieldSpec(label=source[:120],
+                                                                 type=infer_type(table.column(source)))
         ctx.custom_fields[key] = _create(ctx, writer, key, spec)
 
 
 def _create(ctx: Context, writer: Writer, key: str, spec: CustomFieldSpec) -> CustomFieldDefView:
     if not key[:1].isalpha() or not key.replace("_", "").isalnum() or key != key.lower() or len(key) > 60:
-        raise ValidationFailed("mapping", f"{key!r} is not a valid custom field key (a-z, 0-9, _; starting with a letter)")
+        raise ValidationFailed("mapping", f"{key!r} is not a valid custom field key "
+                                          "(a-z, 0-9, _; starting with a letter)")
     options = [o.strip() for o in spec.options if o.strip()]
     if spec.type == FieldType.DROPDOWN and not options:
         raise ValidationFailed("mapping", f"the dropdown field {key!r} needs options")

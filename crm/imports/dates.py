@@ -32,8 +32,8 @@ _NUMERIC = re.compile(r"^(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<y
                       re.IGNORECASE)
 _DAY_MONTH = re.compile(r"^(?P<d>\d{1,2})(?:st|nd|rd|th)?[ \-/.]+(?P<mon>[a-z]+)\.?,?[ \-/.]+(?P<y>\d{4}|\d{2})"
                         + _TIME + "$", re.IGNORECASE)
-_MONTH_DAY = re.compile(r"^(?P<mon>[a-z]+)\.?[ \-/.]+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?[ \-/.]+(?P<y>\d{4})" + _TIME + "$",
-                        re.IGNORECASE)
+_MONTH_DAY = re.compile(r"^(?P<mon>[a-z]+)\.?[ \-/.]+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?[ \-/.]+(?P<y>\d{4})"
+                        + _TIME + "$", re.IGNORECASE)
 
 
 def _year(text: str) -> int:

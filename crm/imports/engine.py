@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from crm.clock import utcnow
 from crm.errors import ValidationFailed
 from crm.imports.context import Context, Row, RowRejected
 from crm.imports.customvalues import current_values, write_custom
@@ -160,7 +159,8 @@ class Pipeline:
         ctx = self.ctx
         if "conflict" in row.extra:
             kinds, found = row.extra.pop("conflict")
-            raise RowRejected([(kinds[0], f"its {' and '.join(kinds)} match different records ({', '.join(map(str, found))}); "
+            records = ", ".join(map(str, found))
+            raise RowRejected([(kinds[0], f"its {' and '.join(kinds)} match different records ({records}); "
                                           "fix the file or the records first")])
         for key in row.keys:
             if key in self.seen:
@@ -190,7 +190,8 @@ class Pipeline:
         if len(self.ctx.preview) >= PREVIEW_ROWS:
             return
         if action == "create":
-            what = ", ".join(f"{k}={v}" for k, v in row.final.items() if v not in (None, "", [], {}) and k != "name_key")
+            what = ", ".join(f"{k}={v}" for k, v in row.final.items()
+                             if v not in (None, "", [], {}) and k != "name_key")
         else:
             what = "; ".join(f"{k}: {row.existing.get(k)!r} → {v!r}" for k, v in row.extra["changes"].items()
                              if k not in self.importer.skip_audit)
@@ -234,7 +235,3 @@ def importer_for(entity: str) -> Importer:
     if entity not in IMPORTERS:
         raise ValidationFailed("entity", f"unknown entity {entity!r}; use one of {', '.join(IMPORTERS)}")
     return IMPORTERS[entity]()
-
-
-def now() -> datetime:
-    return utcnow()

@@ -249,7 +249,8 @@ class ImportJobView:
         return self.status == "done" and not self.dry_run and (self.created or self.updated) > 0
 
 
-def list_jobs(*, session: Session, actor: Actor, limit: int = 50, include_dry_runs: bool = False) -> list[ImportJobView]:
+def list_jobs(*, session: Session, actor: Actor, limit: int = 50,
+              include_dry_runs: bool = False) -> list[ImportJobView]:
     """The newest import jobs first."""
     require(actor, "data.import", "see the import history")
     stmt = select(ImportJob, User.full_name).join(User, User.id == ImportJob.actor_id, isouter=True)

@@ -161,7 +161,8 @@ class Lookups:
         if len(found) == 1:
             return found[0]
         pipeline = self.pipelines.names.get(pipeline_id, pipeline_id)
-        raise ValueError(f"unknown stage {value!r} in the pipeline {pipeline!r}{suggestion(value, [s.name for s in stages])}")
+        hint = suggestion(value, [s.name for s in stages])
+        raise ValueError(f"unknown stage {value!r} in the pipeline {pipeline!r}{hint}")
 
     def contact(self, value: str) -> int:
         ids = self.contacts.find("external_id", value) or self.contacts.find("email", value.strip().lower())

@@ -57,7 +57,8 @@ def revert_import(*, session: Session, actor: Actor | None, job_id: int) -> Reve
     changes = defaultdict(list)
     for change in session.execute(select(ImportChange).where(ImportChange.job_id == job_id)).scalars():
         changes[change.entity].append(change)
-    current = {entity: _versions(session, MODELS[entity], [c.record_id for c in rows]) for entity, rows in changes.items()}
+    current = {entity: _versions(session, MODELS[entity], [c.record_id for c in rows])
+               for entity, rows in changes.items()}
     _refuse_if_changed(session, job_id, changes, current)
     deleting = {e: {c.record_id for c in rows if c.action == "created"} for e, rows in changes.items()}
     _refuse_if_referenced(session, job_id, deleting)

@@ -32,13 +32,6 @@ def parse_number(text: str) -> float:
     return value
 
 
-def parse_integer(text: str) -> int:
-    value = parse_number(text)
-    if not value.is_integer():
-        raise ValueError(f"{text!r} is not a whole number")
-    return int(value)
-
-
 def parse_bool(text: str) -> bool:
     folded = text.strip().casefold()
     if folded in _TRUE:

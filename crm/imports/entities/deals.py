@@ -185,7 +185,8 @@ class DealImporter(Importer):
     @staticmethod
     def _title(ctx: Context, values: dict, line: dict | None) -> str:
         lookups = ctx.lookups
-        parts = [lookups.companies.names.get(values["company_id"]), lookups.products.names.get((line or {}).get("product_id"))]
+        parts = [lookups.companies.names.get(values["company_id"]),
+                 lookups.products.names.get((line or {}).get("product_id"))]
         title = " – ".join(p for p in parts if p) or (f"Deal {values['external_id']}" if values["external_id"] else "")
         if not title:
             raise ValidationFailed("title", "is required when the row names no company, product or external id")

@@ -65,7 +65,8 @@ class OrderImporter(Importer):
         return any(all(existing[k] == v for k, v in line.items()) for existing in self.lines.get(order_id, ()))
 
     def label(self, values: dict[str, Any]) -> str:
-        return f"order {values.get('external_id') or ''} ({values['total']:.2f} {values['currency']})".replace("  ", " ")
+        ext = f" {values['external_id']}" if values.get("external_id") else ""
+        return f"order{ext} ({values['total']:.2f} {values['currency']})"
 
     def dependants(self, ctx: Context, writer: Writer, created: list[Row], updated: list[Row]) -> None:
         lines = [{"order_id": r.record_id, **r.extra["line"]} for r in created + updated

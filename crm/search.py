@@ -28,17 +28,18 @@ _UNSPACED = ((0x0E00, 0x0E7F), (0x2E80, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFA
 
 
 def _unspaced(text: str) -> bool:
-    return any(lo <= ord(ch) <= hi for ch in text for lo, hi in _UNSPACED)
+    return not text.isascii() and any(lo <= ord(ch) <= hi for ch in text for lo, hi in _UNSPACED)
 
 
-def _words(text: str | None) -> set[str]:
-    """The normalised words of a text, each also without its punctuation ("o'brien" → also "obrien")."""
+def _words(normalized: str) -> set[str]:
+    """The words of a normalised text, each also without its punctuation ("o'brien" → also "obrien")."""
     words = set()
-    for word in normalize_name(text).split():
+    for word in normalized.split():
         words.add(word)
-        bare = _PUNCTUATION.sub("", word)
-        if bare:
-            words.add(bare)
+        if not word.isalnum():
+            bare = _PUNCTUATION.sub("", word)
+            if bare:
+                words.add(bare)
     return words
 
 
@@ -48,20 +49,23 @@ def _ascii_digits(text: str) -> str:
 
 
 def _phone_tokens(phone: str | None) -> set[str]:
+    """The digits of a stored (E.164) phone, with and without its country calling code."""
     if not phone:
         return set()
     digits = _ascii_digits(phone)
     tokens = {digits}
-    try:
-        tokens.add(str(phonenumbers.parse(phone, None).national_number))
-    except phonenumbers.NumberParseException:
-        pass
+    # Calling codes are prefix-free, so the first known prefix of one to three digits is the code.
+    for length in (1, 2, 3):
+        if int(digits[:length] or 0) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            tokens.add(digits[length:])
+            break
     return {t for t in tokens if t}
 
 
 def contact_tokens(first_name: str | None, last_name: str | None, email: str | None, phone: str | None) -> set[str]:
-    tokens = _words(first_name) | _words(last_name)
-    first, last = normalize_name(first_name).replace(" ", ""), normalize_name(last_name).replace(" ", "")
+    first, last = normalize_name(first_name), normalize_name(last_name)
+    tokens = _words(first) | _words(last)
+    first, last = first.replace(" ", ""), last.replace(" ", "")
     if first and last and _unspaced(first + last):
         tokens |= {first + last, last + first}
     if email:
@@ -71,8 +75,9 @@ def contact_tokens(first_name: str | None, last_name: str | None, email: str | N
 
 
 def company_tokens(name: str | None, domain: str | None) -> set[str]:
-    tokens = _words(name)
-    joined = normalize_name(name).replace(" ", "")
+    normalized = normalize_name(name)
+    tokens = _words(normalized)
+    joined = normalized.replace(" ", "")
     if joined and _unspaced(joined):
         tokens.add(joined)
     if domain:

@@ -35,7 +35,7 @@ def clean_company(session: Session, data: CompanyInput, *, row: int | None = Non
     if data.parent_id is not None and session.get(Company, data.parent_id) is None:
         raise ValidationFailed("parent_id", f"company {data.parent_id} does not exist", row=row)
     return {
-        "name": name, "name_key": normalize_name(name)[:200], "domain": normalize_domain(data.domain, row=row),
+        "name": name, "name_key": (normalize_name(name) or name.casefold())[:200], "domain": normalize_domain(data.domain, row=row),
         "industry": require_text(data.industry, field="industry", max_length=100, required=False, row=row),
         "employees": data.employees, "annual_revenue": data.annual_revenue,
         "country": normalize_country(data.country, row=row),

@@ -45,7 +45,10 @@ def _prepare(size: str, seed: int, reuse: bool) -> tuple[str, float | None, dict
 
     path = ROOT / "data" / "bench" / f"{size}.db"
     url = f"sqlite:///{path}"
-    if reuse and path.exists():
+    if reuse and path.exists():  # upgraded first, as a customer's database would be: the pages need the schema
+        engine = make_engine(url)
+        upgrade_schema(engine)
+        engine.dispose()
         return url, None, {}
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f"{size}.db*"):

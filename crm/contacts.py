@@ -21,8 +21,10 @@ def _view(contact: Contact) -> ContactView:
     return ContactView.model_validate(contact, from_attributes=True)
 
 
-def clean_contact(session: Session, data: ContactInput, *, row: int | None = None) -> dict[str, Any]:
-    """Validate every field and return the column values to store. Raises ValidationFailed naming the field."""
+def clean_contact(session: Session, data: ContactInput, *, row: int | None = None, phones=None) -> dict[str, Any]:
+    """Validate every field and return the column values to store. Raises ValidationFailed naming the field.
+
+    `phones` may hold normalize_phone's answers checked ahead (crm.imports.phones): (raw, country) -> result."""
     first = require_text(data.first_name, field="first_name", max_length=100, required=False, row=row) or ""
     last = require_text(data.last_name, field="last_name", max_length=100, required=False, row=row) or ""
     if not first and not last:
@@ -31,7 +33,7 @@ def clean_contact(session: Session, data: ContactInput, *, row: int | None = Non
     values: dict[str, Any] = {
         "first_name": first, "last_name": last, "name_key": contact_name_key(first, last),
         "email": normalize_email(data.email, row=row),
-        "phone": normalize_phone(data.phone, country=country, row=row),
+        "phone": _phone(data.phone, country, row, phones),
         "country": country, "lifecycle_stage": Lifecycle(data.lifecycle_stage).value,
         "company_id": data.company_id, "owner_id": data.owner_id, "lead_score": data.lead_score,
         "social_profiles": dict(data.social_profiles), "interests": sorted({i.strip() for i in data.interests if i.strip()}),
@@ -47,6 +49,19 @@ def clean_contact(session: Session, data: ContactInput, *, row: int | None = Non
     if data.owner_id is not None and (owner is None or not owner.active):
         raise ValidationFailed("owner_id", f"user {data.owner_id} is not an active user", row=row)
     return values
+
+
+def _phone(raw: str | None, country: str | None, row: int | None, phones) -> str | None:
+    """normalize_phone, or its answer checked ahead when `phones` has it."""
+    try:
+        result = phones.get((raw, country)) if phones is not None and raw else None
+    except KeyError:
+        result = None
+    if result is None:
+        return normalize_phone(raw, country=country, row=row)
+    if isinstance(result, tuple):
+        raise ValidationFailed("phone", result[0], row=row)
+    return result
 
 
 def create_contact(*, session: Session, actor: Actor, data: ContactInput,

@@ -71,3 +71,16 @@ def normalize_domain(raw: str | None, *, field: str = "domain", row: int | None 
     except EmailNotValidError:
         raise ValidationFailed(field, f"{raw!r} is not a web domain such as 'example.com'", row=row) from None
     return domain.lower()
+
+
+def normalize_phones(pairs: list[tuple[str, str | None]]) -> dict[tuple[str, str | None], str | None | tuple[str]]:
+    """normalize_phone for many (raw, country) pairs at once: each E.164 result, or (reason,) if it was refused.
+
+    Pure, and its results pickle, so a bulk import can run it in another process (see crm.imports.phones)."""
+    out: dict[tuple[str, str | None], str | None | tuple[str]] = {}
+    for raw, country in pairs:
+        try:
+            out[(raw, country)] = normalize_phone(raw, country=country)
+        except ValidationFailed as exc:
+            out[(raw, country)] = (exc.reason,)
+    return out

@@ -68,6 +68,7 @@ class Context:
     preview: list[dict] = field(default_factory=list)
     notes: dict[str, list[int]] = field(default_factory=dict)  # a default the import applied -> the rows
     writer: Any = None  # the run's crm.imports.writing.Writer, for records a row creates on the way (tags, teams)
+    phones: Any = None  # phone numbers checked ahead in another process (crm.imports.phones), for large files
     _placeholders: Any = field(default_factory=lambda: count(-1, -1))
 
     @property

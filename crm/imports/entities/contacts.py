@@ -51,7 +51,7 @@ class ContactImporter(Importer):
         fields = {**current, **{f: v for f, v in given.items() if f in _INPUT}}
         # The email was validated with the keys; references were resolved to ids by the row parser.
         checked = ContactInput.model_construct(**{**fields, "email": None, "company_id": None, "owner_id": None})
-        values = clean_contact(ctx.session, checked, row=row.number)
+        values = clean_contact(ctx.session, checked, row=row.number, phones=ctx.phones)
         values["email"] = fields.get("email")
         values["company_id"] = given.get("company", current.get("company_id"))
         values["owner_id"] = given.get("owner", current.get("owner_id"))

@@ -24,8 +24,8 @@ if result.rows == [] and page_number > 1:  # the filters changed under a later p
 total = f"{result.total:,}{'+' if result.capped else ''}"
 st.caption(f"{total} {'deleted ' if filters.deleted else ''}contact{'s' if result.total != 1 else ''} match.")
 frame = pd.DataFrame([{
-    "Name": r.name, "Email": r.email, "Phone": r.phone, "Company": r.company, "Owner": r.owner,
-    "Stage": r.lifecycle_stage, "Country": r.country, "Lead score": r.lead_score, "Tags": ", ".join(r.tags),
+    "Name": r.name, "Email": r.email or "", "Phone": r.phone or "", "Company": r.company or "", "Owner": r.owner or "",
+    "Stage": r.lifecycle_stage, "Country": r.country or "", "Lead score": r.lead_score, "Tags": ", ".join(r.tags),
     "Updated": r.updated_at,
 } for r in result.rows], columns=["Name", "Email", "Phone", "Company", "Owner", "Stage", "Country", "Lead score",
                                   "Tags", "Updated"])

@@ -6,14 +6,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from crm.audit import apply_changes, audit, check_version, created_fields, load_for_update
-from crm.clock import utcnow
-from crm.customfields import get_values, set_values
+from crm.audit import check_version, load_for_update
+from crm.customfields import get_values
 from crm.errors import NotFound, ValidationFailed
 from crm.models import Company, CompanyInput, CompanyView, Entity, User
 from crm.permissions import Actor, require, require_edit
-from crm.rows import set_deleted
-from crm.search import matching_ids, parse_query, reindex
+from crm.rows import insert_record, save_record, set_deleted
+from crm.search import matching_ids, parse_query
 from crm.text import normalize_name
 from crm.validation import normalize_country, normalize_domain, require_text
 
@@ -60,14 +59,8 @@ def create_company(*, session: Session, actor: Actor, data: CompanyInput,
     if data.owner_id is None:
         data = data.model_copy(update={"owner_id": actor.id})
     require_edit(session, actor, "contacts", data.owner_id, "a company owned by that user")
-    company = Company(**clean_company(session, data))
-    session.add(company)
-    session.flush()
-    audit(session, actor_id=actor.id, entity="company", record_id=company.id, action="create",
-          changes=created_fields(company), record_version=company.version)
-    set_values(session=session, actor=actor, entity=Entity.COMPANY, record_id=company.id, values=custom or {},
-               check_required=True, record_version=company.version)
-    reindex(session, "company", [company.id])
+    company = insert_record(session, actor, Company(**clean_company(session, data)), entity=Entity.COMPANY,
+                            custom=custom)
     return _view(company)
 
 
@@ -92,18 +85,7 @@ def update_company(*, session: Session, actor: Actor, company_id: int, data: Com
     if values["owner_id"] != company.owner_id:
         require_edit(session, actor, "contacts", values["owner_id"], "a company owned by that user")
     _check_parent(session, company.id, values["parent_id"])
-    diff = apply_changes(company, values)
-    diff.pop("name_key", None)
-    next_version = company.version if diff else company.version + 1
-    custom_diff = set_values(session=session, actor=actor, entity=Entity.COMPANY, record_id=company.id,
-                             values=custom, record_version=next_version) if custom else {}
-    if custom_diff and not diff:
-        company.version += 1
-        company.updated_at = utcnow()
-    if diff:
-        audit(session, actor_id=actor.id, entity="company", record_id=company.id, action="update", changes=diff,
-              record_version=company.version)
-        reindex(session, "company", [company.id])
+    save_record(session, actor, company, values, entity=Entity.COMPANY, custom=custom, searched={"name", "domain"})
     return _view(company)
 
 

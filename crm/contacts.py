@@ -3,14 +3,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from crm.audit import apply_changes, audit, check_version, created_fields, load_for_update
-from crm.clock import utcnow
-from crm.customfields import get_values, set_values
+from crm.audit import apply_changes, audit, check_version, load_for_update
+from crm.customfields import get_values
 from crm.errors import NotFound, ValidationFailed
 from crm.models import Company, Contact, ContactInput, ContactView, Entity, Lifecycle, User
 from crm.permissions import Actor, require_edit, require_read
-from crm.rows import set_deleted
-from crm.search import reindex
+from crm.rows import insert_record, save_record, set_deleted
 from crm.text import contact_name_key
 from crm.validation import normalize_country, normalize_email, normalize_phone, require_text
 
@@ -70,14 +68,8 @@ def create_contact(*, session: Session, actor: Actor, data: ContactInput,
     if data.owner_id is None:
         data = data.model_copy(update={"owner_id": actor.id})
     require_edit(session, actor, "contacts", data.owner_id, "a contact owned by that user")
-    contact = Contact(**clean_contact(session, data))
-    session.add(contact)
-    session.flush()
-    audit(session, actor_id=actor.id, entity="contact", record_id=contact.id, action="create",
-          changes=created_fields(contact), record_version=contact.version)
-    set_values(session=session, actor=actor, entity=Entity.CONTACT, record_id=contact.id, values=custom or {},
-               check_required=True, record_version=contact.version)
-    reindex(session, "contact", [contact.id])
+    contact = insert_record(session, actor, Contact(**clean_contact(session, data)), entity=Entity.CONTACT,
+                            custom=custom)
     return _view(contact)
 
 
@@ -100,20 +92,8 @@ def update_contact(*, session: Session, actor: Actor, contact_id: int, data: Con
     values = clean_contact(session, ContactInput(**{**current, **data.model_dump(exclude_unset=True)}))
     if values["owner_id"] != contact.owner_id:
         require_edit(session, actor, "contacts", values["owner_id"], "a contact owned by that user")
-    diff = apply_changes(contact, values)
-    diff.pop("name_key", None)  # derived from the names, which are audited themselves
-    # Custom values share the contact's version: one edit, one version, whichever fields it touched.
-    next_version = contact.version if diff else contact.version + 1
-    custom_diff = set_values(session=session, actor=actor, entity=Entity.CONTACT, record_id=contact.id,
-                             values=custom or {}, record_version=next_version) if custom else {}
-    if custom_diff and not diff:
-        contact.version += 1
-        contact.updated_at = utcnow()
-    if diff:
-        audit(session, actor_id=actor.id, entity="contact", record_id=contact.id, action="update", changes=diff,
-              record_version=contact.version)
-        if diff.keys() & {"first_name", "last_name", "email", "phone"}:
-            reindex(session, "contact", [contact.id])
+    save_record(session, actor, contact, values, entity=Entity.CONTACT, custom=custom,
+                searched={"first_name", "last_name", "email", "phone"})
     return _view(contact)
 
 

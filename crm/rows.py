@@ -1,13 +1,16 @@
-"""Small row rules shared by use cases: unique names, the next position, soft delete and restore."""
-from typing import TypeVar
+"""Row rules shared by use cases: unique names, positions, saving contacts and companies, soft delete."""
+from typing import Any, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
-from crm.audit import apply_changes, audit, check_version, load_for_update
+from crm.audit import apply_changes, audit, check_version, created_fields, load_for_update
 from crm.clock import utcnow
+from crm.customfields import set_values
 from crm.errors import ValidationFailed
+from crm.models import Entity
 from crm.permissions import Actor, require_edit
+from crm.search import reindex
 from crm.validation import require_text
 
 T = TypeVar("T", bound=SQLModel)
@@ -40,3 +43,36 @@ def set_deleted(session: Session, actor: Actor, model: type[T], record_id: int, 
     audit(session, actor_id=actor.id, entity=entity, record_id=record.id, action="delete" if deleted else "restore",
           changes=diff, record_version=record.version)
     return record
+
+
+def insert_record(session: Session, actor: Actor, record: T, *, entity: Entity,
+                  custom: dict[str, Any] | None) -> T:
+    """Store a new contact or company with its custom values (required ones enforced), audit and search tokens."""
+    session.add(record)
+    session.flush()
+    audit(session, actor_id=actor.id, entity=str(entity), record_id=record.id, action="create",
+          changes=created_fields(record), record_version=record.version)
+    set_values(session=session, actor=actor, entity=entity, record_id=record.id, values=custom or {},
+               check_required=True, record_version=record.version)
+    reindex(session, str(entity), [record.id])
+    return record
+
+
+def save_record(session: Session, actor: Actor, record: T, values: dict[str, Any], *, entity: Entity,
+                custom: dict[str, Any] | None, searched: set[str]) -> None:
+    """Apply cleaned values and custom values to a locked record as one edit: one version, one audit entry per
+    field, and fresh search tokens when a `searched` field changed."""
+    diff = apply_changes(record, values)
+    diff.pop("name_key", None)  # derived from the names, which are audited themselves
+    # Custom values share the record's version: one edit, one version, whichever fields it touched.
+    next_version = record.version if diff else record.version + 1
+    custom_diff = set_values(session=session, actor=actor, entity=entity, record_id=record.id, values=custom,
+                             record_version=next_version) if custom else {}
+    if custom_diff and not diff:
+        record.version += 1
+        record.updated_at = utcnow()
+    if diff:
+        audit(session, actor_id=actor.id, entity=str(entity), record_id=record.id, action="update", changes=diff,
+              record_version=record.version)
+        if diff.keys() & searched:
+            reindex(session, str(entity), [record.id])

@@ -5,6 +5,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from crm.imports.context import Context, Row
+from crm.imports.entities.tagging import Tagging
 from crm.imports.writing import Writer
 
 
@@ -16,6 +17,7 @@ class Importer:
     self_reference: ClassVar[str | None] = None  # a lookup kind rows of the same file may refer to
     skip_audit: ClassVar[frozenset[str]] = frozenset({"name_key"})  # derived columns, audited through their source
     search: ClassVar[str | None] = None  # crm.search entity to reindex after writes
+    tags: Tagging | None = None  # set by importers whose files may carry a tags column
 
     def prepare(self, ctx: Context, writer: Writer) -> None:
         """Once before the rows: read options, create what the mapping explicitly asks for."""
@@ -25,7 +27,16 @@ class Importer:
         return []
 
     def load_related(self, ctx: Context, record_ids: list[int]) -> None:
-        """Load, for a chunk's matched records, what build needs besides their own columns."""
+        """Load, for a chunk's matched records, what build needs besides their own columns (their tags, if the
+        file has a tags column)."""
+        if self.tags is not None and "tags" in ctx.mapping.targets().values():
+            self.tags.load_links(ctx, record_ids)
+
+    @staticmethod
+    def merged(row: Row, fields: tuple[str, ...], defaults: dict[str, Any]) -> dict[str, Any]:
+        """The record's input fields after this row: the stored values (or the defaults), with the row's over them."""
+        current = {f: row.existing[f] for f in fields} if row.existing else defaults
+        return {**current, **{f: v for f, v in row.values.items() if f in fields}}
 
     def parse_cell(self, ctx: Context, column, text: str) -> Any:
         """A cell of a kind only this entity knows; by default passed on as text for build to resolve."""

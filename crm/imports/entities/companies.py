@@ -65,14 +65,10 @@ class CompanyImporter(Importer):
                     found[(kind, value)] = next(iter(ids))
         return found
 
-    def load_related(self, ctx: Context, record_ids: list[int]) -> None:
-        if "tags" in ctx.mapping.targets().values():
-            self.tags.load_links(ctx, record_ids)
-
     def build(self, ctx: Context, row: Row) -> dict[str, Any]:
         given = row.values
-        current = {f: row.existing[f] for f in _INPUT} if row.existing else _DEFAULTS
-        fields = {**current, **{f: v for f, v in given.items() if f in _INPUT}}
+        current = row.existing or {}
+        fields = self.merged(row, _INPUT, _DEFAULTS)
         values = clean_company(ctx.session, CompanyInput.model_construct(
             **{**fields, "parent_id": None, "owner_id": None}), row=row.number)
         values["owner_id"] = given.get("owner", current.get("owner_id"))

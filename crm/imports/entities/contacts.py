@@ -41,14 +41,10 @@ class ContactImporter(Importer):
                 found.setdefault(("email", email), record_id)
         return found
 
-    def load_related(self, ctx: Context, record_ids: list[int]) -> None:
-        if "tags" in ctx.mapping.targets().values():
-            self.tags.load_links(ctx, record_ids)
-
     def build(self, ctx: Context, row: Row) -> dict[str, Any]:
         given = row.values
-        current = {f: row.existing[f] for f in _INPUT} if row.existing else _DEFAULTS
-        fields = {**current, **{f: v for f, v in given.items() if f in _INPUT}}
+        current = row.existing or {}
+        fields = self.merged(row, _INPUT, _DEFAULTS)
         # The email was validated with the keys; references were resolved to ids by the row parser.
         checked = ContactInput.model_construct(**{**fields, "email": None, "company_id": None, "owner_id": None})
         values = clean_contact(ctx.session, checked, row=row.number, phones=ctx.phones)

@@ -1,4 +1,7 @@
 """Phones checked ahead in a worker process give exactly what checking each row in place gives."""
+import time
+from concurrent.futures import wait
+
 import pytest
 from sqlalchemy import select
 
@@ -19,8 +22,22 @@ FILE = csv(
 )
 
 
-def _result(engine, tmp_path, monkeypatch, *, ahead: bool, answered: list | None = None):
+def _slow_worker(pairs):
+    """Stands in for the worker's function: still busy when the import needs the answers."""
+    time.sleep(3)
+    return {}
+
+
+def _result(engine, tmp_path, monkeypatch, *, ahead: bool, answered: list | None = None, settle: bool = True):
     monkeypatch.setattr(phones, "MIN_ROWS", 0 if ahead else 10**9)
+    if settle:  # let the worker finish first, so that every answer can come from it
+        started = phones.PhoneChecks.__init__
+
+        def init(self, *args):
+            started(self, *args)
+            wait(self._futures)
+
+        monkeypatch.setattr(phones.PhoneChecks, "__init__", init)
     if answered is not None:
         original = phones.PhoneChecks.get
 
@@ -54,3 +71,14 @@ def test_a_dead_worker_only_costs_speed(sqlite_engine, tmp_path, monkeypatch):
     monkeypatch.setattr(phones, "normalize_phones", broken)
     created, problems, stored = _result(sqlite_engine, tmp_path, monkeypatch, ahead=True)
     assert created == 4 and len(problems) == 3 and stored[0] == ("P1", "+12015550123")
+
+
+def test_a_worker_still_starting_never_holds_the_import_up(sqlite_engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(phones, "normalize_phones", _slow_worker)
+    answered = []
+    created, problems, stored = _result(sqlite_engine, tmp_path, monkeypatch, ahead=True, answered=answered,
+                                        settle=False)
+    assert answered == []  # no answer was ready, so every phone was checked in place ...
+    assert created == 4 and [(row, column) for row, column, _ in problems] == [(5, "Phone"), (7, "Phone"),
+                                                                               (8, "Phone")]
+    assert stored[:3] == [("P1", "+12015550123"), ("P2", "+66812345678"), ("P3", "+989123456789")]

@@ -3,7 +3,8 @@
 phonenumbers' parse and validity check cost about a third of a contact row's time. They depend only on the
 phone cell and the country, so a large contacts import hands every (phone, country) pair of the file to one worker
 process at the start, in row order; the rows then find their number already checked. The worker runs exactly
-crm.validation.normalize_phone, and a pair it has not seen (a country that only the stored record knows) is checked
+crm.validation.normalize_phone, and a pair it has not seen (a country that only the stored record knows) or not yet
+answered (while it starts up) is checked
 in place, so results are identical either way: the worker only moves the work to the other core.
 """
 import multiprocessing
@@ -47,11 +48,16 @@ class PhoneChecks:
             lo, size = lo + size, BATCH
 
     def get(self, pair: tuple[str, str | None]):
-        """The checked result, or KeyError if the worker was not given this pair."""
+        """The checked result, or KeyError if the worker was not given this pair or has not reached it yet.
+
+        Never waits: while the worker starts up (about a second), the import checks its first rows itself."""
         index = self._batch_of[pair]
         if index not in self._done:
+            future = self._futures[index]
+            if not future.done():
+                raise KeyError(pair)
             try:
-                self._done[index] = self._futures[index].result()
+                self._done[index] = future.result()
             except Exception:  # noqa: BLE001 - a worker that died only costs speed: the row is checked in place
                 self._done[index] = {}
         return self._done[index][pair]

@@ -3,9 +3,9 @@
 phonenumbers' parse and validity check cost about a third of a contact row's time. They depend only on the
 phone cell and the country, so a large contacts import hands every (phone, country) pair of the file to one worker
 process at the start, in row order; the rows then find their number already checked. The worker runs exactly
-crm.validation.normalize_phone, and a pair it has not seen (a country that only the stored record knows) or not yet
-answered (while it starts up) is checked
-in place, so results are identical either way: the worker only moves the work to the other core.
+crm.validation.normalize_phone, and a pair it has not seen (a country that only the stored record knows) or has not
+answered yet (while it starts up) is checked in place, so results are identical either way: the worker only moves
+the work to the other core.
 """
 import multiprocessing
 import os

@@ -150,3 +150,14 @@ def company_timeline(*, session: Session, company_id: int, kinds: set[str] | Non
     if "change" in kinds:
         items += _changes(session, "company", company_id, limit)
     return sorted(items, key=lambda i: i.at, reverse=True)[:limit]
+
+
+def deal_timeline(*, session: Session, deal_id: int, kinds: set[str] | None = None,
+                  limit: int = 100) -> list[TimelineItem]:
+    """A deal's activities, tasks and changes (stage moves included), newest first. Check read rights first
+    (crm.deals.get_deal)."""
+    kinds = set(kinds or KINDS)
+    items = _activities(session, Activity.deal_id == deal_id, limit, kinds)
+    if "change" in kinds:
+        items += _changes(session, "deal", deal_id, limit)
+    return sorted(items, key=lambda i: i.at, reverse=True)[:limit]

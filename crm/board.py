@@ -1,9 +1,7 @@
 """The pipeline as reps and managers work it: the kanban board, the deals table, and the stuck flag."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from threading import Lock
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 from sqlalchemy import func
@@ -12,12 +10,9 @@ from sqlmodel import Session, select
 from crm.clock import as_utc, utcnow
 from crm.deals import shown_probability
 from crm.errors import NotFound, PermissionDenied
-from crm.models import Company, Deal, DealStageHistory, DealStatus, Pipeline, Stage, User
+from crm.models import Company, Deal, DealStatus, Pipeline, Stage, User
 from crm.permissions import Actor, readable_owner_ids
-
-STUCK_QUANTILE = 0.75
-MIN_WON_FOR_STUCK = 5  # fewer won deals through a stage than this, and nobody can say what "too long" is
-
+from crm.stage_stats import stuck_thresholds
 
 @dataclass(frozen=True)
 class BoardFilter:
@@ -100,8 +95,12 @@ def pipeline_board(*, session: Session, actor: Actor, flt: BoardFilter, per_colu
     now = now or utcnow()
     stages = _stages(session, flt.pipeline_id)
     where = _open_deals(session, actor, flt)
-    totals = {sid: (n, amount or 0.0) for sid, n, amount in session.exec(
-        select(Deal.stage_id, func.count(), func.sum(Deal.amount)).where(*where).group_by(Deal.stage_id)).all()}
+    # Grouped by owner too: that lets SQLite walk the owner index instead of the whole pipeline's.
+    totals: dict[int, tuple[int, float]] = {}
+    for stage_id, n, amount in session.exec(select(Deal.stage_id, func.count(), func.sum(Deal.amount)).where(*where)
+                                            .group_by(Deal.owner_id, Deal.stage_id)).all():
+        count, total = totals.get(stage_id, (0, 0.0))
+        totals[stage_id] = (count + n, total + (amount or 0.0))
     p75 = stuck_thresholds(session)
     columns = []
     for stage in stages:
@@ -139,50 +138,6 @@ def _days(entered: datetime | None, now: datetime) -> float | None:
 def is_stuck(days_in_stage: float | None, threshold: float | None) -> bool:
     """Stuck: longer in the stage than three in four won deals spent there."""
     return days_in_stage is not None and threshold is not None and days_in_stage > threshold
-
-
-@dataclass
-class _ThresholdCache:
-    key: tuple | None = None
-    value: dict[int, float] = field(default_factory=dict)
-    lock: Lock = field(default_factory=Lock)
-
-
-_CACHE = _ThresholdCache()
-
-
-def stuck_thresholds(session: Session) -> dict[int, float]:
-    """Per stage: the 75th percentile of days that won deals spent in it (stages with fewer than
-    MIN_WON_FOR_STUCK such deals have none).
-
-    Computing it reads the stage history of every won deal, so the answer is kept per process and recomputed only
-    when the number of won deals or the newest stage-history row changes (two index lookups)."""
-    bind = session.get_bind()
-    key = (str(bind.url), session.exec(select(func.count()).where(Deal.status == DealStatus.WON)).one(),
-           session.exec(select(func.max(DealStageHistory.id))).one())
-    with _CACHE.lock:
-        if _CACHE.key == key:
-            return _CACHE.value
-    value = compute_stuck_thresholds(session)
-    with _CACHE.lock:
-        _CACHE.key, _CACHE.value = key, value
-    return value
-
-
-def compute_stuck_thresholds(session: Session) -> dict[int, float]:
-    rows = session.exec(select(DealStageHistory.stage_id, DealStageHistory.entered_at, DealStageHistory.exited_at)
-                        .join(Deal, Deal.id == DealStageHistory.deal_id)
-                        .where(Deal.status == DealStatus.WON, DealStageHistory.exited_at.is_not(None))).all()
-    if not rows:
-        return {}
-    frame = pd.DataFrame(rows, columns=["stage_id", "entered", "exited"])
-    days = (pd.to_datetime(frame["exited"], utc=True) - pd.to_datetime(frame["entered"], utc=True))
-    frame["days"] = days.dt.total_seconds() / 86_400
-    out = {}
-    for stage_id, group in frame.groupby("stage_id")["days"]:
-        if len(group) >= MIN_WON_FOR_STUCK:
-            out[int(stage_id)] = float(np.quantile(group.to_numpy(), STUCK_QUANTILE))
-    return out
 
 
 TABLE_COLUMNS = ["id", "title", "company", "owner", "stage", "amount", "expected_close", "probability",

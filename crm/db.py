@@ -78,6 +78,13 @@ def read_scope(engine: Engine | None = None) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def write_scope_beside(session: Session) -> Iterator[Session]:
+    """A write transaction of its own on the database `session` reads (for derived data a read finds stale)."""
+    with session_scope(session.get_bind().execution_options(**{_READ_ONLY: False})) as writer:
+        yield writer
+
+
 def is_sqlite(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "sqlite"

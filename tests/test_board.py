@@ -4,7 +4,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from crm.board import BoardFilter, compute_stuck_thresholds, deal_table, is_stuck, pipeline_board, stuck_thresholds
+from crm.board import BoardFilter, deal_table, is_stuck, pipeline_board
+from crm.stage_stats import is_stale, refresh_stage_stats, stage_stats, stuck_thresholds
 from crm.db import read_scope, session_scope
 from crm.errors import PermissionDenied
 from crm.models import Deal, DealStageHistory, Pipeline
@@ -46,10 +47,12 @@ def test_the_stuck_threshold_is_the_75th_percentile_of_won_deals_time_in_the_sta
     for days in (1, 2, 3, 4):  # only four won deals passed through Discovery: too few to judge
         _add(engine, rep, "Closed won", status="won", path=[("Discovery", days)])
     with read_scope(engine) as s:
-        thresholds = compute_stuck_thresholds(s)
+        thresholds = stuck_thresholds(s)
         proposal, discovery = stage_named(s, "Proposal").id, stage_named(s, "Discovery").id
+        lost = {r.stage_id: r for r in stage_stats(s) if r.outcome == "lost"}
     assert thresholds[proposal] == pytest.approx(8.0)
     assert discovery not in thresholds
+    assert proposal not in lost  # one lost deal: too few for a figure
     assert is_stuck(8.5, 8.0) and not is_stuck(8.0, 8.0) and not is_stuck(None, 8.0) and not is_stuck(99, None)
 
 
@@ -66,7 +69,7 @@ def test_the_board_flags_a_deal_that_sat_too_long(engine):
     assert cards[old].days_in_stage == 9.0
 
 
-def test_the_stuck_cache_follows_new_wins(engine):
+def test_the_stored_figures_follow_new_wins_and_age(engine):
     rep = make_user(engine, "rep")
     for days in (2, 4, 6, 8, 10):
         _add(engine, rep, "Closed won", status="won", path=[("Proposal", days)])
@@ -74,8 +77,16 @@ def test_the_stuck_cache_follows_new_wins(engine):
         before = stuck_thresholds(s)[stage_named(s, "Proposal").id]
     _add(engine, rep, "Closed won", status="won", path=[("Proposal", 50)])
     with read_scope(engine) as s:
+        assert is_stale(s)  # 6 won deals against 5 when computed: more than 1 % moved
         after = stuck_thresholds(s)[stage_named(s, "Proposal").id]
-    assert (before, after) == (pytest.approx(8.0), pytest.approx(9.5))  # 2, 4, 6, 8, 10, 50: position 0.75 × 5 = 3.75, 8 + 0.75 × 2 = 9.5
+    # 2, 4, 6, 8, 10, 50: position 0.75 × 5 = 3.75, so 8 + 0.75 × 2 = 9.5
+    assert (before, after) == (pytest.approx(8.0), pytest.approx(9.5))
+    with read_scope(engine) as s:
+        assert not is_stale(s)
+        assert is_stale(s, now=datetime.now(UTC) + timedelta(days=1, minutes=1))
+    with session_scope(engine) as s:
+        rows = refresh_stage_stats(session=s)
+    assert len(rows) == 1 and (rows[0].median_days, rows[0].deals) == (pytest.approx(7.0), 6)
 
 
 def test_columns_count_and_total_every_matching_deal_but_show_at_most_n_cards(engine):

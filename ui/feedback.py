@@ -14,6 +14,7 @@ FIELD_LABELS = {
     "is_won": "Kind", "is_lost": "Kind", "key": "Key", "label": "Label", "field_type": "Type",
     "regex": "Pattern (regex)", "min_value": "Minimum", "max_value": "Maximum", "options": "Options",
     "view_roles": "Roles that may view", "edit_roles": "Roles that may edit",
+    "lost_reason_id": "Lost reason", "rep_probability": "My probability", "stage_id": "Stage",
 }
 
 

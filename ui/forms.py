@@ -75,7 +75,7 @@ def _run(key: str, form: FormKeys, action: Action, reset: tuple[str, ...]) -> No
     _failures().pop(key, None)
     try:
         with session_scope() as s:
-            actor = _actor(s)
+            actor = callback_actor(s)
             if actor is None:
                 return  # app.py's gate signs the user out in this run's body
             message = action(s, actor, form.values())
@@ -88,7 +88,7 @@ def _run(key: str, form: FormKeys, action: Action, reset: tuple[str, ...]) -> No
     clear_widgets(*reset)
 
 
-def _actor(s) -> Actor | None:
+def callback_actor(s) -> Actor | None:
     """Callbacks run before app.py's gate, so the action re-checks the user inside its own transaction."""
     user_id = st.session_state.get(auth_session.USER_ID)
     if user_id is None or auth.is_idle_expired(st.session_state.get(auth_session.LAST_SEEN)):

@@ -25,6 +25,9 @@ CONTACT = PageSpec("pages/contact.py", "Contact", ":material/person:", "contact-
 COMPANIES = PageSpec("pages/companies.py", "Companies", ":material/domain:", "company-list")
 COMPANY = PageSpec("pages/company.py", "Company", ":material/business:", "company-360", hidden=True)
 IMPORT = PageSpec("pages/imports.py", "Import", ":material/upload_file:", "data-import")
+PIPELINE = PageSpec("pages/pipeline.py", "Pipeline", ":material/view_kanban:", "deal-pipeline")
+DEAL = PageSpec("pages/deal.py", "Deal", ":material/handshake:", "deal-detail", hidden=True)
+FORECAST = PageSpec("pages/forecast.py", "Forecast", ":material/trending_up:", "sales-forecast")
 
 
 def _roles_with(right: str) -> frozenset[Role]:
@@ -37,6 +40,8 @@ def _roles_with(right: str) -> frozenset[Role]:
 
 
 IMPORT_ROLES = _roles_with("data.import")
+PIPELINE_ROLES = _roles_with("deals.edit_own")
+FORECAST_ROLES = _roles_with("forecast.view")
 
 
 def pages_for(role: Role | str | None) -> list[PageSpec]:
@@ -44,6 +49,8 @@ def pages_for(role: Role | str | None) -> list[PageSpec]:
     if role is None:
         return [LOGIN]
     pages = [HOME, CONTACTS, COMPANIES, CONTACT, COMPANY]
+    if Role(role) in PIPELINE_ROLES:
+        pages += [PIPELINE, DEAL]
     if Role(role) in IMPORT_ROLES:
         pages.append(IMPORT)
     if Role(role) is Role.ADMIN:

@@ -16,7 +16,7 @@ from crm.models.engagement import (
 from crm.models.people import RoleRight, Team, TeamView, User, UserCreate, UserUpdate, UserView
 from crm.models.pipeline import (
     Deal, DealContact, DealLineItem, DealStageHistory, LostReason, LostReasonView, Pipeline, PipelineView,
-    Product, Quota, Stage, StageInput, StageView,
+    Product, Quota, Stage, StageInput, StageStat, StageView,
 )
 from crm.models.vocab import (
     ActivityKind, DealStatus, Entity, EventKind, FieldType, ForecastCategory, Lifecycle, Role, SubscriptionAction,

@@ -77,7 +77,8 @@ class Deal(CRMTable, SoftDelete, table=True):
         CheckConstraint(check_in("status", list(DealStatus)), name="status"),
         CheckConstraint(check_in("forecast_category", list(ForecastCategory)), name="forecast"),
         CheckConstraint("amount >= 0", name="amount"),
-        Index("ix_deal_owner_status", "owner_id", "status"),
+        # The board: one person's open deals of a pipeline, stage by stage, soonest close first.
+        Index("ix_deal_owner_board", "owner_id", "status", "pipeline_id", "stage_id", "expected_close"),
         Index("ix_deal_pipeline_stage", "pipeline_id", "stage_id"),
         Index("ix_deal_status_close", "status", "expected_close"),
     )
@@ -153,3 +154,19 @@ class Quota(CRMTable, table=True):
     period_start: date
     period_end: date
     amount: float = Field(ge=0)
+
+
+class StageStat(CRMTable, table=True):
+    """How long closed deals spent in a stage: the stuck flag's threshold and the KPIs' stage durations.
+
+    Derived from stage history by crm.stage_stats, which refreshes the rows when they are a day old or the number
+    of closed deals has moved by more than 1 %."""
+    __tablename__ = "stage_stat"
+    __table_args__ = (UniqueConstraint("stage_id", "outcome", name="uq_stage_stat"),)
+    stage_id: int = Field(foreign_key="stage.id")
+    outcome: str = Field(max_length=10)  # won | lost
+    deals: int  # stage visits measured
+    median_days: float
+    p75_days: float
+    closed_deals: int  # deals closed with this outcome when computed (all stages): the staleness check
+    computed_at: datetime

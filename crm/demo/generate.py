@@ -11,14 +11,16 @@ from crm.demo.people import DEMO_PASSWORD, Staff, build_staff
 from crm.demo.pools import LOCALES, LocalePool, build_pool
 from crm.demo.sizes import SIZES
 from crm.demo.writer import Frame, bulk_load
+from crm.db import session_scope
 from crm.errors import CRMError
 from crm.models import (
     Activity, BehaviorEvent, Company, CompanyTag, Contact, ContactTag, CustomFieldDef, CustomFieldValue, DataVersion,
     Deal, DealContact, DealLineItem, DealStageHistory, ListSubscriptionEvent, MarketingSpend, Order, OrderLine,
-    Product, Quota, SearchToken, SurveyResponse, Tag, Team, Ticket, User,
+    Product, Quota, SearchToken, StageStat, SurveyResponse, Tag, Team, Ticket, User,
 )
 from crm.search import rebuild_search_index
 from crm.security import hash_password
+from crm.stage_stats import refresh_stage_stats
 
 PHONE_POOL_CAP = 20_000  # is_valid_number costs ~25 µs, so larger countries at size large share numbers
 # Parents before children, so every foreign key points at a row that already exists.
@@ -47,6 +49,8 @@ def generate_demo(engine: Engine, *, size: str = "small", seed: int = 42, progre
             writer.write(table, frame)
         writer.counts[SearchToken.__tablename__] = rebuild_search_index(writer.conn)
         _bump_data_version(writer.conn)
+    with session_scope(engine) as session:  # what the nightly cron would have stored: stage durations
+        writer.counts[StageStat.__tablename__] = len(refresh_stage_stats(session=session))
     return {**writer.counts, "elapsed_seconds": round(time.perf_counter() - started, 2)}
 
 

@@ -1,4 +1,4 @@
-"""Admin: users, teams, pipelines and stages, lost reasons and custom fields. Every change goes through crm/."""
+"""Admin: users, teams, pipelines and stages, lost reasons, custom fields and quotas. Every change goes through crm/."""
 import streamlit as st
 
 from crm import customfields, pipelines, users
@@ -8,6 +8,7 @@ from crm.models import Entity, Role
 from ui import session
 from ui.admin_fields import fields_tab
 from ui.admin_pipelines import lost_reasons_tab, pipelines_tab
+from ui.admin_quotas import quotas_tab
 from ui.admin_users import teams_tab, users_tab
 
 actor = session.current_actor()
@@ -27,8 +28,8 @@ with read_scope() as s:
     # Create forms start afresh whenever data changed (see ui/forms.py).
     generation = data_version(s)
 
-users_tab_, teams_tab_, pipelines_tab_, reasons_tab_, fields_tab_ = st.tabs(
-    ["Users", "Teams", "Pipelines & stages", "Lost reasons", "Custom fields"])
+users_tab_, teams_tab_, pipelines_tab_, reasons_tab_, fields_tab_, quotas_tab_ = st.tabs(
+    ["Users", "Teams", "Pipelines & stages", "Lost reasons", "Custom fields", "Quotas"])
 with users_tab_:
     users_tab(people, teams, generation)
 with teams_tab_:
@@ -39,3 +40,5 @@ with reasons_tab_:
     lost_reasons_tab(reasons, generation)
 with fields_tab_:
     fields_tab(field_defs, generation)
+with quotas_tab_:  # reads its own rows: they depend on the tab's year and owner filters
+    quotas_tab(people, teams, generation)

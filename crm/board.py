@@ -12,6 +12,7 @@ from crm.deals import shown_probability
 from crm.errors import NotFound, PermissionDenied
 from crm.models import Company, Deal, DealStatus, Pipeline, Stage, User
 from crm.permissions import Actor, readable_owner_ids
+from crm.sqlfuncs import unindexed
 from crm.stage_stats import stuck_thresholds
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ class Board(BaseModel):
     closing: list[tuple[int, str, bool]]  # (stage id, name, is_won): where a card can be closed
 
 
-def _open_deals(session: Session, actor: Actor, flt: BoardFilter):
-    """The statement's WHERE part: open, live deals of the pipeline, within what the actor may read."""
+def _open_deals(session: Session, actor: Actor, flt: BoardFilter) -> tuple[list, bool]:
+    """The statement's WHERE part: open, live deals of the pipeline, within what the actor may read; and whether
+    it names the owners (then the owner index is the selective one)."""
     conditions = [Deal.pipeline_id == flt.pipeline_id, Deal.status == DealStatus.OPEN, Deal.deleted_at.is_(None)]
     readable = readable_owner_ids(session, actor, "deals")
     if flt.owner_id is not None:
@@ -77,7 +79,7 @@ def _open_deals(session: Session, actor: Actor, flt: BoardFilter):
         conditions.append(Deal.amount >= flt.min_amount)
     if flt.max_amount is not None:
         conditions.append(Deal.amount <= flt.max_amount)
-    return conditions
+    return conditions, flt.owner_id is not None or flt.team_id is not None or readable is not None
 
 
 def _stages(session: Session, pipeline_id: int) -> list[Stage]:
@@ -94,7 +96,7 @@ def pipeline_board(*, session: Session, actor: Actor, flt: BoardFilter, per_colu
     expected close first, undated last)."""
     now = now or utcnow()
     stages = _stages(session, flt.pipeline_id)
-    where = _open_deals(session, actor, flt)
+    where, by_owner = _open_deals(session, actor, flt)
     # Grouped by owner too: that lets SQLite walk the owner index instead of the whole pipeline's.
     totals: dict[int, tuple[int, float]] = {}
     for stage_id, n, amount in session.exec(select(Deal.stage_id, func.count(), func.sum(Deal.amount)).where(*where)
@@ -106,14 +108,25 @@ def pipeline_board(*, session: Session, actor: Actor, flt: BoardFilter, per_colu
     for stage in stages:
         if stage.is_won or stage.is_lost:
             continue
-        rows = session.exec(_card_query(where).where(Deal.stage_id == stage.id)
-                            .order_by(Deal.expected_close.is_(None), Deal.expected_close, Deal.id)
-                            .limit(per_column)).all()
+        rows = _soonest_first(session, _card_query(where).where(Deal.stage_id == stage.id), by_owner, per_column)
         count, amount = totals.get(stage.id, (0, 0.0))
         columns.append(Column(stage_id=stage.id, name=stage.name, probability=stage.probability, count=count,
                               amount=amount, cards=[_card(row, stage, p75, now) for row in rows]))
     closing = [(s.id, s.name, s.is_won) for s in stages if s.is_won or s.is_lost]
     return Board(pipeline_id=flt.pipeline_id, columns=columns, closing=closing)
+
+
+def _soonest_first(session: Session, stmt, by_owner: bool, limit: int) -> list:
+    """The first `limit` rows by expected close, undated deals last. Two queries, so that each can walk a
+    close-date index in order (a NULLS LAST sort cannot, and would sort every open deal of the pipeline). For one
+    person's or one team's deals the owner index is the selective one, and the close date is hidden from SQLite's
+    index choice so that it does not walk every open deal in date order instead."""
+    close = unindexed(Deal.expected_close) if by_owner else Deal.expected_close
+    dated = session.exec(stmt.where(close.is_not(None)).order_by(close, Deal.id).limit(limit)).all()
+    if len(dated) == limit:
+        return list(dated)
+    undated = session.exec(stmt.where(Deal.expected_close.is_(None)).order_by(Deal.id).limit(limit - len(dated)))
+    return [*dated, *undated.all()]
 
 
 def _card_query(where):
@@ -145,20 +158,18 @@ TABLE_COLUMNS = ["id", "title", "company", "owner", "stage", "amount", "expected
                  "version"]
 
 
-def deal_table(*, session: Session, actor: Actor, flt: BoardFilter, limit: int = 200, offset: int = 0,
+def deal_table(*, session: Session, actor: Actor, flt: BoardFilter, limit: int = 200,
                now: datetime | None = None) -> tuple[pd.DataFrame, int]:
     """The open deals of the board as rows for inline editing (soonest close first), and how many match."""
     now = now or utcnow()
     stages = {s.id: s for s in _stages(session, flt.pipeline_id)}
-    where = _open_deals(session, actor, flt)
+    where, by_owner = _open_deals(session, actor, flt)
     total = session.exec(select(func.count()).select_from(Deal).where(*where)).one()
-    rows = session.exec(select(Deal.id, Deal.title, Company.name, User.full_name, Deal.stage_id, Deal.amount,
-                               Deal.expected_close, Deal.rep_probability, Deal.model_probability,
-                               Deal.forecast_category, Deal.next_step, Deal.stage_entered_at, Deal.version)
-                        .join(Company, Company.id == Deal.company_id, isouter=True)
-                        .join(User, User.id == Deal.owner_id, isouter=True).where(*where)
-                        .order_by(Deal.expected_close.is_(None), Deal.expected_close, Deal.id)
-                        .offset(offset).limit(limit)).all()
+    rows = _soonest_first(session, select(
+        Deal.id, Deal.title, Company.name, User.full_name, Deal.stage_id, Deal.amount, Deal.expected_close,
+        Deal.rep_probability, Deal.model_probability, Deal.forecast_category, Deal.next_step, Deal.stage_entered_at,
+        Deal.version).join(Company, Company.id == Deal.company_id, isouter=True)
+        .join(User, User.id == Deal.owner_id, isouter=True).where(*where), by_owner, limit)
     p75 = stuck_thresholds(session)
     out = []
     for (deal_id, title, company, owner, stage_id, amount, close, rep_p, model_p, category, next_step, entered,

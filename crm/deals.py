@@ -370,3 +370,12 @@ def update_deals(*, session: Session, actor: Actor, edits: list[tuple[int, int, 
             savepoint.commit()
             results.append(RowResult(deal_id=deal_id, ok=True, deal=view))
     return results
+
+
+def newest_open_deal_id(*, session: Session, actor: Actor) -> int | None:
+    """The newest open deal the actor may read (what a benchmark or a demo opens first)."""
+    stmt = select(Deal.id).where(Deal.status == DealStatus.OPEN, Deal.deleted_at.is_(None))
+    readable = readable_owner_ids(session, actor, "deals")
+    if readable is not None:
+        stmt = stmt.where(Deal.owner_id.in_(readable))
+    return session.exec(stmt.order_by(Deal.id.desc()).limit(1)).first()

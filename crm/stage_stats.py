@@ -9,38 +9,19 @@ day old or the number of closed deals has moved by more than 1 % since (tests an
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Float, delete, func
+from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, select
 
 from crm.clock import as_utc, utcnow
 from crm.db import read_scope, write_scope_beside
 from crm.models import Deal, DealStageHistory, DealStatus, StageStat
+from crm.sqlfuncs import days_between
 
 MAX_AGE = timedelta(days=1)
 DRIFT = 0.01  # recompute once the number of closed deals has moved by more than this share
 MIN_DEALS = 5  # fewer stage visits than this, and nobody can say what is "usually" long
 OUTCOMES = (DealStatus.WON, DealStatus.LOST)
-
-
-class days_between(FunctionElement):  # noqa: N801 - used like a SQL function
-    """Fractional days from the first timestamp to the second, on SQLite and PostgreSQL alike."""
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(days_between, "sqlite")
-def _days_sqlite(element, compiler, **kw):
-    earlier, later = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"(julianday({later}) - julianday({earlier}))"
-
-
-@compiles(days_between, "postgresql")
-def _days_postgres(element, compiler, **kw):
-    earlier, later = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
 
 
 def _closed_counts(session: Session) -> dict[str, int]:

@@ -22,7 +22,7 @@ try:
     with board_tab:
         show_board(pipeline_board(actor, flt, CARDS_PER_COLUMN), known)
     with table_tab:
-        frame, total = deal_table(actor, flt, TABLE_ROWS, 0)
+        frame, total = deal_table(actor, flt, TABLE_ROWS)
         show_table(frame, total, pipeline, flt)
 except CRMError as exc:
     st.error(md_escape(exc.message), icon=":material/block:")

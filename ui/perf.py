@@ -32,16 +32,19 @@ def _user_for(role: Role) -> int:
 
 
 def _records_for(user_id: int) -> dict[str, int]:
-    """For each 360° page, the id of a record this user may read: the first of their contacts and companies."""
+    """For each record page, the id of a record this user may read: a contact, a company and an open deal."""
+    from crm.deals import newest_open_deal_id
     from crm.listing import list_companies, list_contacts
     from crm.permissions import load_actor
-    from ui.navigation import COMPANY, CONTACT
+    from ui.navigation import COMPANY, CONTACT, DEAL
 
     with read_scope() as session:
         actor = load_actor(session, user_id)
         contact = list_contacts(session=session, actor=actor, sort="-updated", page_size=1).rows
         company = list_companies(session=session, actor=actor, sort="-updated", page_size=1).rows
-    return {CONTACT.path: contact[0].id if contact else 0, COMPANY.path: company[0].id if company else 0}
+        deal = newest_open_deal_id(session=session, actor=actor)
+    return {CONTACT.path: contact[0].id if contact else 0, COMPANY.path: company[0].id if company else 0,
+            DEAL.path: deal or 0}
 
 
 def _timed_run(at: AppTest) -> float:

@@ -42,10 +42,10 @@ def pipeline_board(actor: Actor, flt: board.BoardFilter, per_column: int) -> boa
 
 
 @st.cache_data(ttl=600, max_entries=128, show_spinner=False)
-def _table(actor: Actor, flt: board.BoardFilter, limit: int, offset: int, data_version: int):
+def _table(actor: Actor, flt: board.BoardFilter, limit: int, data_version: int):
     with read_scope() as s:
-        return board.deal_table(session=s, actor=actor, flt=flt, limit=limit, offset=offset)
+        return board.deal_table(session=s, actor=actor, flt=flt, limit=limit)
 
 
-def deal_table(actor: Actor, flt: board.BoardFilter, limit: int, offset: int):
-    return _table(actor, flt, limit, offset, version())
+def deal_table(actor: Actor, flt: board.BoardFilter, limit: int):
+    return _table(actor, flt, limit, version())

@@ -1,4 +1,5 @@
-"""stage_stat table (time in stage per outcome); the board's owner index replaces ix_deal_owner_status
+"""stage_stat table (time in stage per outcome); the board's indexes replace ix_deal_owner_status and widen
+ix_deal_pipeline_stage
 
 Revision ID: 0005
 Revises: 0004
@@ -37,10 +38,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_deal_owner_board', ['owner_id', 'status', 'pipeline_id', 'stage_id',
                                                       'expected_close'], unique=False)
         batch_op.drop_index('ix_deal_owner_status')
+        batch_op.drop_index('ix_deal_pipeline_stage')
+        batch_op.create_index('ix_deal_pipeline_stage', ['pipeline_id', 'stage_id', 'status', 'expected_close',
+                                                         'amount'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('deal', schema=None) as batch_op:
+        batch_op.drop_index('ix_deal_pipeline_stage')
+        batch_op.create_index('ix_deal_pipeline_stage', ['pipeline_id', 'stage_id'], unique=False)
         batch_op.create_index('ix_deal_owner_status', ['owner_id', 'status'], unique=False)
         batch_op.drop_index('ix_deal_owner_board')
     op.drop_table('stage_stat')

@@ -79,7 +79,8 @@ class Deal(CRMTable, SoftDelete, table=True):
         CheckConstraint("amount >= 0", name="amount"),
         # The board: one person's open deals of a pipeline, stage by stage, soonest close first.
         Index("ix_deal_owner_board", "owner_id", "status", "pipeline_id", "stage_id", "expected_close"),
-        Index("ix_deal_pipeline_stage", "pipeline_id", "stage_id"),
+        # Everyone's open deals of a pipeline (admins, forecasts): per stage, by close date, with the amount.
+        Index("ix_deal_pipeline_stage", "pipeline_id", "stage_id", "status", "expected_close", "amount"),
         Index("ix_deal_status_close", "status", "expected_close"),
     )
     title: str = Field(max_length=200)

@@ -8,7 +8,9 @@ from crm.errors import ValidationFailed
 from crm.models import Role, StageInput
 from ui.admin_fields import key_from_label
 from ui.admin_pipelines import parse_stages
-from ui.navigation import ADMIN, COMPANIES, COMPANY, CONTACT, CONTACTS, HOME, LOGIN, all_pages, pages_for
+from ui.navigation import (
+    ADMIN, COMPANIES, COMPANY, CONTACT, CONTACTS, DEAL, HOME, LOGIN, PIPELINE, all_pages, pages_for,
+)
 from ui.text import md_escape
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +24,8 @@ def test_pages_per_role():
         assert pages[0] == HOME
         assert {CONTACTS, CONTACT, COMPANIES, COMPANY} <= set(pages)
         assert (ADMIN in pages) is (role is Role.ADMIN)
-    assert [p for p in all_pages() if p.hidden] == [CONTACT, COMPANY]  # 360° views open from the lists
+        assert (PIPELINE in pages) is (DEAL in pages) is (role is not Role.MARKETER)
+    assert [p for p in all_pages() if p.hidden] == [CONTACT, COMPANY, DEAL]  # record pages open from the lists
 
 
 def test_url_paths_never_match_a_page_file_name():

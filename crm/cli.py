@@ -77,6 +77,17 @@ def cmd_reindex(args: argparse.Namespace) -> None:
     print(f"Search index rebuilt: {written} tokens.")
 
 
+def cmd_forecast_snapshot(args: argparse.Namespace) -> None:
+    """The nightly job: today's forecast snapshot (replacing one taken earlier today) and fresh stage durations."""
+    from crm.forecast import take_snapshot
+    from crm.stage_stats import refresh_stage_stats
+
+    with session_scope() as session:
+        rows = take_snapshot(session=session)
+        stats = refresh_stage_stats(session=session)
+    print(f"Forecast snapshot stored: {rows} rows; stage durations refreshed: {len(stats)} rows.")
+
+
 def cmd_users_add(args: argparse.Namespace) -> None:
     from crm import users
 
@@ -257,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     deact.set_defaults(func=cmd_users_deactivate)
 
     sub.add_parser("reindex", help="rebuild the search index of contacts and companies").set_defaults(func=cmd_reindex)
+
+    forecast = sub.add_parser("forecast", help="sales forecasts").add_subparsers(dest="action", required=True,
+                                                                              metavar="ACTION")
+    snapshot = forecast.add_parser("snapshot", help="store today's forecast (safe to run from cron, any number of "
+                                                    "times a day) and refresh the stage durations")
+    snapshot.set_defaults(func=cmd_forecast_snapshot)
 
     privacy = sub.add_parser("privacy", help="a person's data requests: export or erase one contact (admins)")
     privacy = privacy.add_subparsers(dest="action", required=True, metavar="ACTION")

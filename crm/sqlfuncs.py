@@ -1,9 +1,7 @@
-"""Small SQL constructs that compile differently on SQLite and PostgreSQL."""
-from sqlalchemy import Float
+"""Small SQL expressions that must read the same on SQLite and PostgreSQL."""
+from sqlalchemy import Float, Integer
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.visitors import InternalTraversal
 
 
 class days_between(FunctionElement):  # noqa: N801 - used like a SQL function
@@ -24,25 +22,42 @@ def _days_postgres(element, compiler, **kw):
     return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
 
 
-class unindexed(ColumnElement):  # noqa: N801
-    """The column's value, hidden from SQLite's index choice (its documented unary-plus idiom).
-
-    SQLite without statistics sometimes walks an index that matches the ORDER BY through far more rows than a
-    selective equality index would touch; wrapping the sort column steers it to the selective one. PostgreSQL,
-    which plans from statistics, gets the plain column."""
+class whole_days(FunctionElement):  # noqa: N801
+    """Whole days from the second timestamp to the first (truncated toward zero)."""
+    type = Integer()
     inherit_cache = True
-    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+
+@compiles(whole_days, "sqlite")
+def _whole_days_sqlite(element, compiler, **kw):
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+@compiles(whole_days, "postgresql")
+def _whole_days_postgresql(element, compiler, **kw):
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(TRUNC(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400) AS INTEGER)"
+
+
+class unindexed(FunctionElement):  # noqa: N801
+    """A column's own value, which SQLite's planner will not look up in an index (its documented unary-plus idiom).
+
+    SQLite has no statistics here and picks indexes by rule: without this it may walk an index that matches the
+    ORDER BY through far more rows than a selective equality index would touch. PostgreSQL gets the plain column.
+    """
+    inherit_cache = True
 
     def __init__(self, column):
-        self.column = column
+        super().__init__(column)
         self.type = column.type
+
+
+@compiles(unindexed)
+def _unindexed(element, compiler, **kw):
+    return compiler.process(next(iter(element.clauses)), **kw)
 
 
 @compiles(unindexed, "sqlite")
 def _unindexed_sqlite(element, compiler, **kw):
-    return f"+{compiler.process(element.column, **kw)}"
-
-
-@compiles(unindexed)
-def _unindexed_default(element, compiler, **kw):
-    return compiler.process(element.column, **kw)
+    return "+" + compiler.process(next(iter(element.clauses)), **kw)

@@ -51,6 +51,8 @@ def pages_for(role: Role | str | None) -> list[PageSpec]:
     pages = [HOME, CONTACTS, COMPANIES, CONTACT, COMPANY]
     if Role(role) in PIPELINE_ROLES:
         pages += [PIPELINE, DEAL]
+    if Role(role) in FORECAST_ROLES:
+        pages.append(FORECAST)
     if Role(role) in IMPORT_ROLES:
         pages.append(IMPORT)
     if Role(role) is Role.ADMIN:

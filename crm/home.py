@@ -7,6 +7,7 @@ from sqlalchemy import case, func
 from sqlmodel import Session, select
 
 from crm.clock import utcnow
+from crm.frames import result_frame
 from crm.models import (
     Activity, ActivityKind, AuditLog, Company, Contact, Deal, DealStatus, Lifecycle, Pipeline, Segment, Stage, User,
 )
@@ -31,8 +32,7 @@ class RepHome:
 
 
 def _frame(session: Session, stmt) -> pd.DataFrame:
-    result = session.exec(stmt)
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
+    return result_frame(session.exec(stmt))
 
 
 def _count(session: Session, stmt) -> int:

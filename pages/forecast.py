@@ -5,9 +5,7 @@ import streamlit as st
 from crm.errors import CRMError
 from ui import session
 from ui.exports import export_buttons
-from ui.forecast_view import (
-    BACKTEST_COLUMNS, BY_REP_COLUMNS, WEIGHTS, backtest_chart, backtest_of, forecast_filter, numbers, range_chart, show_summary,
-)
+from ui.forecast_view import BY_REP_COLUMNS, WEIGHTS, forecast_filter, numbers, range_chart, show_backtest, show_summary
 from ui.pipeline_data import lookups
 from ui.text import md_escape
 
@@ -24,6 +22,11 @@ except CRMError as exc:
     st.stop()
 st.caption(f"{flt.period_start:%d %b %Y} – {flt.period_end:%d %b %Y} · weights: {WEIGHTS[weighting].lower()}")
 show_summary(summary, spread)
+# The backtest replays past periods (about a second for a team at the large demo size), so it runs when asked for.
+view = st.radio("Show", ["Range and reps", "Backtest"], horizontal=True, key="fc_view", label_visibility="collapsed")
+if view == "Backtest":
+    show_backtest(actor, flt, BACKTEST_PERIODS)
+    st.stop()
 
 st.subheader("Range")
 st.plotly_chart(range_chart(spread), key="fc_range_chart", config={"displayModeBar": False})
@@ -38,15 +41,3 @@ st.dataframe(summary.by_rep, hide_index=True, key="fc_by_rep", column_order=list
 if actor.can("data.export"):
     export_buttons(lambda _session: summary.by_rep, stem="forecast-by-rep", key="fc_by_rep_export")
 
-st.subheader("Backtest")
-result = backtest_of(actor, flt, BACKTEST_PERIODS)
-if result.reconstructed_periods:
-    st.info(f"{result.reconstructed_periods} of the last {BACKTEST_PERIODS} {flt.kind}s have no forecast snapshot "
-            "from their start, so their stage-default forecasts were reconstructed from stage history. Rep and "
-            "model probabilities were never recorded for those days and are shown as \"needs snapshots\". "
-            "Run `python -m crm forecast snapshot` nightly to build the record.", icon=":material/history:")
-st.dataframe(result.summary, hide_index=True, key="fc_backtest_summary", column_config=BACKTEST_COLUMNS)
-st.caption("The lower the mean absolute % error, the more that weighting deserves trust for this scope.")
-st.plotly_chart(backtest_chart(result), key="fc_backtest_chart", config={"displayModeBar": False})
-with st.expander("Every period and method"):
-    st.dataframe(result.rows, hide_index=True, key="fc_backtest_rows")

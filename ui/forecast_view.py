@@ -154,3 +154,21 @@ BACKTEST_COLUMNS = {
     "mean_abs_pct_error": st.column_config.NumberColumn("Mean absolute % error", format="percent"),
     "sources": st.column_config.TextColumn("Forecasts from"),
 }
+
+
+def show_backtest(actor: Actor, flt: ForecastFilter, periods: int) -> None:
+    st.subheader("Backtest")
+    st.caption(f"The forecast made at the start of each of the last {periods} {flt.kind}s, by each weighting, "
+               "against what actually closed won. The lower the mean absolute % error, the more that weighting "
+               "deserves trust for this scope.")
+    with st.spinner("Replaying past periods…"):
+        result = backtest_of(actor, flt, periods)
+    if result.reconstructed_periods:
+        st.info(f"{result.reconstructed_periods} of the last {periods} {flt.kind}s have no forecast snapshot from "
+                "their start, so their stage-default forecasts were reconstructed from stage history. Rep and model "
+                "probabilities were never recorded for those days and are shown as \"needs snapshots\". Run "
+                "`python -m crm forecast snapshot` nightly to build the record.", icon=":material/history:")
+    st.dataframe(result.summary, hide_index=True, key="fc_backtest_summary", column_config=BACKTEST_COLUMNS)
+    st.plotly_chart(backtest_chart(result), key="fc_backtest_chart", config={"displayModeBar": False})
+    with st.expander("Every period and method"):
+        st.dataframe(result.rows, hide_index=True, key="fc_backtest_rows")

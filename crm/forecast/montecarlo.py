@@ -21,6 +21,7 @@ from crm.forecast.scope import (
     weight, won_between,
 )
 from crm.forecast.slip import StageTiming, learn_timing
+from crm.frames import result_frame
 from crm.models import Deal, DealStatus, ForecastCategory, Stage
 from crm.permissions import Actor, require
 
@@ -119,8 +120,7 @@ def _open_deals(session: Session, scope: Scope, end: date, weighting: Weighting)
             .where(*scope_conditions(scope), Deal.status == DealStatus.OPEN, expected_close(scope) <= end,
                    Deal.forecast_category != ForecastCategory.OMITTED)
             .order_by(Deal.id))
-    result = session.exec(stmt)
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
+    return result_frame(session.exec(stmt))
 
 
 def _thresholds(deals: pd.DataFrame, timing: StageTiming, today: date, boundaries: list[date]) -> np.ndarray:

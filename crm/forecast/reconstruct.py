@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from crm.forecast.scope import Scope, day_after, scope_conditions, utc_midnight
 from crm.forecast.slip import MIN_EXAMPLES, learn_timing
+from crm.frames import result_frame
 from crm.sqlfuncs import whole_days
 from crm.models import Deal, DealStageHistory, DealStatus, Stage
 
@@ -45,8 +46,7 @@ def pipeline_at(session: Session, scope: Scope, start: date, end: date) -> pd.Da
                    entered <= t0, or_(DealStageHistory.exited_at.is_(None), DealStageHistory.exited_at > t0),
                    ~Stage.is_won, ~Stage.is_lost)
             .group_by(DealStageHistory.stage_id, Stage.probability, "elapsed"))
-    result = session.exec(stmt)
-    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    frame = result_frame(session.exec(stmt))
     return frame.astype({"stage_id": int, "probability": float, "elapsed": int, "deals": int, "amount": float,
                          "won": float})
 

@@ -11,6 +11,7 @@ from crm.forecast.scope import (
     WEIGHTINGS, ForecastFilter, Scope, Weighting, check_weighting, expected_close, resolve_scope, scope_conditions,
     weight, won_between,
 )
+from crm.frames import result_frame
 from crm.models import Deal, DealStatus, ForecastCategory, Stage, User
 from crm.permissions import Actor, require
 
@@ -94,8 +95,7 @@ def period_totals(session: Session, scope: Scope, start: date, end: date, *, by_
 
 
 def _frame(session: Session, stmt) -> pd.DataFrame:
-    result = session.exec(stmt)
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
+    return result_frame(session.exec(stmt))
 
 
 def _undated(session: Session, scope: Scope) -> int:

@@ -98,3 +98,10 @@ def test_a_manager_opens_the_forecast_and_the_range_chart_renders(page, server):
     shot = SHOTS / "forecast_manager.png"
     full_screenshot(page, shot)
     shutil.copy(shot, DOCS_SHOTS / shot.name)
+    page.get_by_text("Backtest", exact=True).click()
+    page.get_by_text("Mean absolute % error").wait_for(timeout=WAIT)
+    settle(page)
+    expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_visible(timeout=WAIT)
+    shot = SHOTS / "forecast_backtest_manager.png"
+    full_screenshot(page, shot)
+    shutil.copy(shot, DOCS_SHOTS / shot.name)

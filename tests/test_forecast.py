@@ -264,3 +264,12 @@ def test_snapshots_are_idempotent_per_day_and_hold_every_method(engine, east):
     assert history.iloc[1]["weighted_stage"] == pytest.approx(800 + 10 * 0.4)
     with session_scope(engine) as s, pytest.raises(PermissionDenied):
         take_snapshot(session=s, actor=actor(engine, east["M"]), today=TODAY)  # a manager sees one team only
+
+
+def test_very_large_scopes_get_fewer_runs_but_never_fewer_than_a_thousand():
+    from crm.forecast.montecarlo import runs_for
+
+    assert runs_for(2000, 100) == 2000  # a team: every run asked for
+    assert runs_for(2000, 36_000) == 1111  # 40 million draws / 36,000 deals
+    assert runs_for(2000, 1_000_000) == 1000
+    assert runs_for(500, 1_000_000) == 500  # never more than asked

@@ -22,7 +22,7 @@ def crm(tmp_path):
 
 
 @pytest.mark.parametrize("command", [[], ["init"], ["demo"], ["users"], ["users", "add"], ["backup"], ["restore"],
-                                     ["bench"]])
+                                     ["bench"], ["forecast"], ["forecast", "snapshot"]])
 def test_every_subcommand_has_help(crm, command):
     result = crm(*command, "--help")
     assert result.returncode == 0 and "usage: python -m crm" in result.stdout
@@ -91,3 +91,16 @@ def test_restore_refuses_a_file_that_is_not_a_crm_backup(crm, tmp_path):
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
     result = crm("restore", str(other))
     assert result.returncode == 1 and "not a CRM backup" in result.stderr
+
+
+def test_forecast_snapshot_is_safe_to_run_from_cron_any_number_of_times(crm):
+    crm("init")
+    assert crm("demo", "--size", "small", "--seed", "3").returncode == 0
+    first, second = crm("forecast", "snapshot"), crm("forecast", "snapshot")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.startswith("Forecast snapshot stored: ") and first.stdout == second.stdout
+    with sqlite3.connect(crm.db) as conn:
+        rows = conn.execute("SELECT COUNT(*), COUNT(DISTINCT taken_on) FROM forecast_snapshot").fetchone()
+        stats = conn.execute("SELECT COUNT(*) FROM stage_stat").fetchone()[0]
+    assert rows[0] > 0 and rows[1] == 1  # today's rows, once: the second run replaced the first
+    assert f"stage durations refreshed: {stats} rows" in second.stdout and stats > 0

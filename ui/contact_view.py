@@ -1,26 +1,22 @@
 """The parts of the contact 360° page: details, tags, quick actions, the edit form, delete and privacy."""
 import json
-from datetime import datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from crm import contacts, privacy, tags
-from crm.activities import ActivityInput, log_activity
-from crm.clock import utcnow
 from crm.db import session_scope
 from crm.deals import DealInput, create_deal
 from crm.errors import ValidationFailed
-from crm.models import ActivityKind, CompanyView, ContactInput, ContactView
+from crm.models import CompanyView, ContactInput, ContactView
 from crm.permissions import Actor
 from crm.tags import TagView
+from ui.activity_forms import log_popover, task_popover
 from ui.contact_list import CONTACT_FIELDS, contact_fields
 from ui.custom_fields import custom_inputs, custom_values
 from ui.directory import Lookups, version
 from ui.forms import FormKeys, field_error, show_outcome, submit_button
-
-LOGGED = [ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING, ActivityKind.NOTE]
 
 
 def details(contact: ContactView, custom: dict[str, Any], company: CompanyView | None, known: Lookups) -> None:
@@ -62,40 +58,9 @@ def quick_actions(actor: Actor, contact: ContactView, known: Lookups) -> None:
     if contact.deleted_at is not None:
         return
     log_col, task_col, deal_col = st.columns(3)
-    with log_col.popover("Log a call, email, meeting or note", icon=":material/call:"):
-        key = FormKeys(f"contact_log_{contact.id}_", version())
-        with st.form(f"contact_log_{contact.id}_form"):
-            st.radio("Kind", LOGGED, format_func=lambda k: k.value.capitalize(), horizontal=True, key=key("kind"))
-            st.text_input("Subject", key=key("subject"), max_chars=200)
-            field_error(f"contact_log_{contact.id}_save", "subject")
-            st.text_area("Notes", key=key("body"), max_chars=10_000)
-
-            def log(s, who, v) -> str:
-                log_activity(session=s, actor=who, data=ActivityInput(
-                    kind=v["kind"], subject=v["subject"] or "", body=v["body"], contact_id=contact.id))
-                return f"{v['kind'].value.capitalize()} logged"
-
-            done = submit_button("Log it", key=f"contact_log_{contact.id}_save", form=key, action=log, type="primary")
-        show_outcome(f"contact_log_{contact.id}_save", done)
-    with task_col.popover("Create a task", icon=":material/task_alt:"):
-        key = FormKeys(f"contact_task_{contact.id}_", version())
-        with st.form(f"contact_task_{contact.id}_form"):
-            st.text_input("Task", key=key("subject"), max_chars=200)
-            field_error(f"contact_task_{contact.id}_save", "subject")
-            st.date_input("Due", value=utcnow().date() + timedelta(days=1), key=key("due"))
-            people = list(known.assignable) or [actor.id]
-            st.selectbox("For", people, index=people.index(actor.id) if actor.id in people else 0,
-                         format_func=lambda i: known.assignable.get(i, actor.full_name), key=key("assignee"))
-
-            def task(s, who, v) -> str:
-                due = datetime.combine(v["due"], time(17, 0)).replace(tzinfo=utcnow().tzinfo) if v["due"] else None
-                log_activity(session=s, actor=who, data=ActivityInput(
-                    kind=ActivityKind.TASK, subject=v["subject"] or "", contact_id=contact.id, due_at=due,
-                    assignee_id=v["assignee"]))
-                return "Task created"
-
-            done = submit_button("Create task", key=f"contact_task_{contact.id}_save", form=key, action=task)
-        show_outcome(f"contact_task_{contact.id}_save", done)
+    links = {"contact_id": contact.id}
+    log_popover(log_col, f"contact_log_{contact.id}", links)
+    task_popover(task_col, f"contact_task_{contact.id}", links, actor, known.assignable)
     with deal_col.popover("Create a deal", icon=":material/handshake:"):
         key = FormKeys(f"contact_deal_{contact.id}_", version())
         with st.form(f"contact_deal_{contact.id}_form"):

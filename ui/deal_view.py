@@ -1,21 +1,16 @@
 """The deal page's forms: move, win or lose; the probability (the rep's, or back to the model's); edit; log."""
-from datetime import datetime, time, timedelta
-
 import streamlit as st
 
 from crm import deals
-from crm.activities import ActivityInput, log_activity
-from crm.clock import utcnow
 from crm.deals import DealChanges, DealView
-from crm.models import ActivityKind, DealStatus, ForecastCategory, PipelineView
+from crm.models import DealStatus, ForecastCategory, PipelineView
 from crm.permissions import Actor
-from ui.directory import version
+from ui.activity_forms import log_popover, task_popover
 from ui.forms import FormKeys, field_error, show_outcome, submit_button
 from ui.pipeline_data import PipelineLookups
 from ui.text import md_escape
 
 CATEGORIES = [c for c in ForecastCategory if c is not ForecastCategory.CLOSED]
-LOGGED = [ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING, ActivityKind.NOTE]
 
 
 def probability_panel(deal: DealView) -> None:
@@ -136,37 +131,9 @@ def edit_form(deal: DealView) -> None:
 
 def log_forms(actor: Actor, deal: DealView) -> None:
     log_col, task_col = st.columns(2)
-    with log_col.popover("Log a call, email, meeting or note", icon=":material/call:"):
-        key = FormKeys(f"deal_log_{deal.id}_", version())
-        with st.form(f"deal_log_{deal.id}_form"):
-            st.radio("Kind", LOGGED, format_func=lambda k: k.value.capitalize(), horizontal=True, key=key("kind"))
-            st.text_input("Subject", key=key("subject"), max_chars=200)
-            field_error(f"deal_log_{deal.id}_save", "subject")
-            st.text_area("Notes", key=key("body"), max_chars=10_000)
-
-            def log(s, who, v) -> str:
-                log_activity(session=s, actor=who, data=ActivityInput(
-                    kind=v["kind"], subject=v["subject"] or "", body=v["body"], deal_id=deal.id,
-                    contact_id=deal.contact_id))
-                return f"{v['kind'].value.capitalize()} logged"
-
-            done = submit_button("Log it", key=f"deal_log_{deal.id}_save", form=key, action=log, type="primary")
-        show_outcome(f"deal_log_{deal.id}_save", done)
-    with task_col.popover("Create a task", icon=":material/task_alt:"):
-        key = FormKeys(f"deal_task_{deal.id}_", version())
-        with st.form(f"deal_task_{deal.id}_form"):
-            st.text_input("Task", key=key("subject"), max_chars=200)
-            field_error(f"deal_task_{deal.id}_save", "subject")
-            st.date_input("Due", value=utcnow().date() + timedelta(days=1), key=key("due"))
-
-            def task(s, who, v) -> str:
-                due = datetime.combine(v["due"], time(17, 0)).replace(tzinfo=utcnow().tzinfo) if v["due"] else None
-                log_activity(session=s, actor=who, data=ActivityInput(
-                    kind=ActivityKind.TASK, subject=v["subject"] or "", deal_id=deal.id, due_at=due))
-                return "Task created"
-
-            done = submit_button("Create task", key=f"deal_task_{deal.id}_save", form=key, action=task)
-        show_outcome(f"deal_task_{deal.id}_save", done)
+    links = {"deal_id": deal.id, "contact_id": deal.contact_id}
+    log_popover(log_col, f"deal_log_{deal.id}", links)
+    task_popover(task_col, f"deal_task_{deal.id}", {"deal_id": deal.id}, actor)
 
 
 def heading(deal: DealView) -> str:

@@ -104,6 +104,20 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture(scope="module")
+def db(server):
+    """The app's own database, to arrange data and to check what the UI stored."""
+    engine = make_engine(server.database_url)
+    yield engine
+    engine.dispose()
+
+
+def expect(locator):
+    """Playwright's expect, imported late: the module is optional when the browser tests are skipped."""
+    from playwright.sync_api import expect as playwright_expect
+    return playwright_expect(locator)
+
+
 def sign_in(page, server: Server, role: str, *, path: str | None = "") -> None:
     if path is not None:
         page.goto(server.url + path)

@@ -10,10 +10,10 @@ import pytest
 from sqlmodel import select
 
 from crm.contacts import create_contact
-from crm.db import make_engine, session_scope
+from crm.db import session_scope
 from crm.models import Activity, Contact, ContactInput, User
 from crm.permissions import load_actor
-from tests.e2e.conftest import CHROMIUM, DOCS_SHOTS, SHOTS, full_screenshot, settle, sign_in
+from tests.e2e.conftest import CHROMIUM, DOCS_SHOTS, SHOTS, expect, full_screenshot, settle, sign_in
 
 pytestmark = [
     pytest.mark.e2e,
@@ -30,19 +30,6 @@ XSS_NOTE = "<img src=x onerror=window.__xss=3>"
 XSS_SUBJECT = "<b>Note</b> <script>window.__xss=5</script>"
 FORMULA_FIRST = '=HYPERLINK("http://evil.example","x")'
 FORMULA_LAST = "+1+1"
-
-
-def expect(locator):
-    from playwright.sync_api import expect as playwright_expect
-    return playwright_expect(locator)
-
-
-@pytest.fixture(scope="module")
-def db(server):
-    """The app's own database, to arrange data and to check what the UI stored."""
-    engine = make_engine(server.database_url)
-    yield engine
-    engine.dispose()
 
 
 def user_id(db, email: str) -> int:

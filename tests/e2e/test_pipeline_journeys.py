@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from crm.db import make_engine, session_scope
+from crm.db import session_scope
 from crm.deals import DealInput, create_deal
 from crm.models import Deal, LostReason, User
 from crm.permissions import load_actor
-from tests.e2e.conftest import CHROMIUM, DOCS_SHOTS, SHOTS, full_screenshot, settle, sign_in
+from tests.e2e.conftest import CHROMIUM, DOCS_SHOTS, SHOTS, expect, full_screenshot, settle, sign_in
 
 pytestmark = [
     pytest.mark.e2e,
@@ -19,18 +19,6 @@ pytestmark = [
 ]
 
 WAIT = 30_000
-
-
-def expect(locator):
-    from playwright.sync_api import expect as playwright_expect
-    return playwright_expect(locator)
-
-
-@pytest.fixture(scope="module")
-def db(server):
-    engine = make_engine(server.database_url)
-    yield engine
-    engine.dispose()
 
 
 def _card(page, title: str):

@@ -1,0 +1,1 @@
+"""Predictive models: features, training, the registry of versions, scoring and explanations."""

@@ -68,6 +68,8 @@ with overview:
     show_timeline(timeline, key="deal_timeline_groups")
 with stages_tab:
     st.dataframe(history, hide_index=True, key="deal_stage_history", column_config={
+        "stage": st.column_config.TextColumn("Stage"), "current": st.column_config.CheckboxColumn("Current"),
+        "by": st.column_config.TextColumn("Moved by"),
         "entered": st.column_config.DatetimeColumn("Entered", format="D MMM YYYY, HH:mm"),
         "left": st.column_config.DatetimeColumn("Left", format="D MMM YYYY, HH:mm"),
         "days": st.column_config.NumberColumn("Days in stage", format="%.1f")})

@@ -72,6 +72,16 @@ def test_a_rep_moves_a_deal_and_loses_another_with_a_reason(page, server, db):
     page.screenshot(path=str(shot), full_page=False)
     shutil.copy(shot, DOCS_SHOTS / shot.name)
 
+    page.get_by_role("link", name="Browser move", exact=True).click()  # the deal page, with its stage history
+    page.locator("h1", has_text="Browser move").wait_for(timeout=WAIT)
+    settle(page)
+    page.get_by_role("tab", name="Stage history").click()
+    page.locator('td[role="gridcell"]', has_text="Qualification").first.wait_for(state="attached", timeout=WAIT)
+    settle(page)
+    shot = SHOTS / "deal_rep.png"
+    full_screenshot(page, shot)
+    shutil.copy(shot, DOCS_SHOTS / shot.name)
+
 
 def test_a_manager_opens_the_forecast_and_the_range_chart_renders(page, server):
     sign_in(page, server, "manager")

@@ -20,8 +20,11 @@ from crm.schema import has_schema, seed_reference_data, upgrade_schema
 def cmd_init(args: argparse.Namespace) -> None:
     engine = get_engine()
     upgrade_schema(engine)
+    from crm.lead_rules import seed_default_rules
+
     with session_scope(engine) as session:
         seeded = seed_reference_data(session)
+        seeded = bool(seed_default_rules(session=session)) or seeded
     print(f"Database ready: {engine.url.render_as_string(hide_password=True)}"
           + (" (reference data seeded)" if seeded else ""))
 
@@ -86,6 +89,56 @@ def cmd_forecast_snapshot(args: argparse.Namespace) -> None:
         rows = take_snapshot(session=session)
         stats = refresh_stage_stats(session=session)
     print(f"Forecast snapshot stored: {rows} rows; stage durations refreshed: {len(stats)} rows.")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train, evaluate, register and promote one model; the JSON summary goes to stdout."""
+    engine = get_engine()
+    if args.model == "win":
+        from crm.ml.win import train_win
+        summary = train_win(engine)
+    elif args.model == "cross-sell":
+        from crm.ml.crosssell import train_cross_sell
+        summary = train_cross_sell(engine, level=args.level, horizon_days=args.horizon)
+    else:
+        from crm.ml.lead import train_lead
+        summary = train_lead(engine)
+    print(json.dumps(summary, indent=2, default=str))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """The champion's holdout metrics and baselines, as JSON."""
+    if args.model == "win":
+        from crm.ml.win import evaluate_win as evaluate
+    elif args.model == "cross-sell":
+        from crm.ml.crosssell import evaluate_cross_sell as evaluate
+    else:
+        from crm.ml.lead import evaluate_lead as evaluate
+    print(json.dumps(evaluate(), indent=2, default=str))
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    """Score with the champion: win (open deals, also stored on the deals), cross-sell (customers without the
+    product) or lead (every contact's lead score field). The CSV goes through the safe exporter."""
+    from crm.exporting import frame_to_csv
+
+    engine = get_engine()
+    if args.model == "lead":
+        from crm.ml.lead import update_lead_scores
+        print(json.dumps(update_lead_scores(engine), indent=2, default=str))
+        return
+    if args.out is None:
+        raise CRMError(f"score {args.model} needs --out FILE.csv")
+    if args.model == "win":
+        from crm.ml.win import score_open_deals
+        frame = score_open_deals(engine)
+    else:
+        if not args.product:
+            raise CRMError("score cross-sell needs --product NAME")
+        from crm.ml.crosssell import score_product
+        frame = score_product(engine, args.product, level=args.level)
+    Path(args.out).write_bytes(frame_to_csv(frame[["id", "external_id", "probability"]]))
+    print(f"Scored {len(frame):,} rows into {args.out}.")
 
 
 def cmd_users_add(args: argparse.Namespace) -> None:
@@ -268,6 +321,23 @@ def build_parser() -> argparse.ArgumentParser:
     deact.set_defaults(func=cmd_users_deactivate)
 
     sub.add_parser("reindex", help="rebuild the search index of contacts and companies").set_defaults(func=cmd_reindex)
+
+    models = ("win", "cross-sell", "lead")
+    train = sub.add_parser("train", help="train, evaluate, register and promote a model; prints a JSON summary")
+    train.add_argument("model", choices=models)
+    train.add_argument("--level", choices=["contact", "company"], default="contact", help="cross-sell customers")
+    train.add_argument("--horizon", type=int, default=90, help="cross-sell: buys within this many days")
+    train.set_defaults(func=cmd_train)
+    score = sub.add_parser("score", help="score with the live model: win and cross-sell to a CSV file, lead into "
+                                         "the contacts' lead score")
+    score.add_argument("model", choices=models)
+    score.add_argument("--out", help="the CSV file to write (win, cross-sell)")
+    score.add_argument("--product", help="cross-sell: the product's name")
+    score.add_argument("--level", choices=["contact", "company"], default="contact", help="cross-sell customers")
+    score.set_defaults(func=cmd_score)
+    evaluate = sub.add_parser("evaluate", help="the live model's holdout metrics and baselines, as JSON")
+    evaluate.add_argument("model", choices=models)
+    evaluate.set_defaults(func=cmd_evaluate)
 
     forecast = sub.add_parser("forecast", help="sales forecasts").add_subparsers(dest="action", required=True,
                                                                               metavar="ACTION")

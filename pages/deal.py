@@ -8,7 +8,7 @@ from crm.deals import get_deal
 from crm.errors import CRMError
 from crm.timeline import KINDS, deal_timeline
 from ui import session
-from ui.deal_view import edit_form, heading, log_forms, probability_panel, stage_actions
+from ui.deal_view import edit_form, explanation_panel, heading, log_forms, probability_panel, stage_actions
 from ui.navigation import COMPANY, CONTACT, PIPELINE
 from ui.pipeline_data import lookups
 from ui.text import md_escape
@@ -55,6 +55,8 @@ if deal.contact_id:
 
 stage_actions(actor, deal, pipeline, known)
 probability_panel(deal)
+if deal.status == "open":
+    explanation_panel(deal)
 overview, stages_tab, items_tab, people_tab, edit_tab = st.tabs(
     ["Timeline", "Stage history", "Line items", "Contacts", "Edit"])
 with overview:

@@ -65,3 +65,11 @@ def sqlite_engine(tmp_path):
 def session(engine):
     with session_scope(engine) as s:
         yield s
+
+
+@pytest.fixture
+def admin(engine):
+    """An admin actor on the test database."""
+    from tests.factories import actor, make_user
+
+    return actor(engine, make_user(engine, "admin"))

@@ -38,11 +38,6 @@ def table_state(engine, *models) -> dict:
                 for m in models}
 
 
-@pytest.fixture
-def admin(engine):
-    return actor(engine, make_user(engine, "admin"))
-
-
 PEOPLE = csv(
     "Contact ID,First name,Last name,Email,Phone,Country,Lifecycle stage,Opted in",
     "C1,Anna,Smith,Anna@Example.com,(201) 555-0123,US,lead,yes",

@@ -9,7 +9,7 @@ from crm.models import (
     Activity, Company, Deal, DealLineItem, DealStageHistory, Order, OrderLine, Pipeline, Product, Stage, Team, Ticket,
     User,
 )
-from tests.test_imports import admin, count, csv, run  # noqa: F401  (admin is a fixture)
+from tests.test_imports import count, csv, run
 
 
 def reasons(summary) -> list[tuple[int, str, str]]:

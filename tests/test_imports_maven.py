@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from crm.db import read_scope
 from crm.models import Company, CustomFieldValue, Deal, DealLineItem, DealStageHistory, Product, Team, User
-from tests.test_imports import admin, run  # noqa: F401  (admin is a fixture)
+from tests.test_imports import run
 
 MAVEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "maven-crm"
 pytestmark = pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").exists(),

@@ -16,7 +16,7 @@ from crm.imports.dates import DateError, DateOrder, parse_date, parse_datetime
 from crm.imports.values import normalize_email_cached, parse_bool, parse_country, parse_list, parse_number
 from crm.models import Contact
 from crm.validation import normalize_email
-from tests.test_imports import admin, run  # noqa: F401  (admin is a fixture)
+from tests.test_imports import run
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 NUMBERISH = st.one_of(st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True).map(str),

@@ -11,7 +11,7 @@ from crm.models import (
     DealStageHistory, ImportJob, SearchToken, Tag, Team, User,
 )
 from tests.factories import actor, make_user
-from tests.test_imports import admin, csv, run, table_state  # noqa: F401  (admin is a fixture)
+from tests.test_imports import csv, run, table_state
 
 _BOOKKEEPING = {"version", "updated_at"}
 TABLES = (Contact, Company, CustomFieldDef, CustomFieldValue, Tag, ContactTag, SearchToken)

@@ -7,6 +7,7 @@ from crm.models import DealStatus, ForecastCategory, PipelineView
 from crm.permissions import Actor
 from ui.activity_forms import log_popover, task_popover
 from ui.forms import FormKeys, field_error, show_outcome, submit_button
+from ui.model_data import explain_deal
 from ui.pipeline_data import PipelineLookups
 from ui.text import md_escape
 
@@ -140,3 +141,27 @@ def heading(deal: DealView) -> str:
     status = {DealStatus.WON: "won", DealStatus.LOST: f"lost ({deal.lost_reason or 'no reason'})"}.get(
         deal.status, "open")
     return " · ".join(md_escape(x) for x in (deal.pipeline, deal.stage, status, deal.owner) if x)
+
+
+def explanation_panel(deal: DealView) -> None:
+    """Why the model says what it says: the factors raising and lowering it, and what-ifs, in a rep's words."""
+    why = explain_deal(deal.id, deal.version)
+    if why is None:
+        st.caption("No win model is live yet: an admin can train one on the Models page. Until then the stage "
+                   "default is shown.")
+        return
+    with st.expander(f"Why the model says {why.probability:.0%} ({md_escape(why.tier)})", icon=":material/psychology:"):
+        up, down = st.columns(2)
+        with up:
+            st.markdown("**Raising it**")
+            for reason in why.raising or ["nothing stands out"]:
+                st.markdown(f"- {md_escape(reason)}")
+        with down:
+            st.markdown("**Lowering it**")
+            for reason in why.lowering or ["nothing stands out"]:
+                st.markdown(f"- {md_escape(reason)}")
+        if why.what_if:
+            st.markdown("**What if…**")
+            for scenario, probability in why.what_if:
+                change = probability - why.probability
+                st.markdown(f"- {md_escape(scenario)}: {probability:.0%} ({change:+.0%})")

@@ -28,6 +28,7 @@ IMPORT = PageSpec("pages/imports.py", "Import", ":material/upload_file:", "data-
 PIPELINE = PageSpec("pages/pipeline.py", "Pipeline", ":material/view_kanban:", "deal-pipeline")
 DEAL = PageSpec("pages/deal.py", "Deal", ":material/handshake:", "deal-detail", hidden=True)
 FORECAST = PageSpec("pages/forecast.py", "Forecast", ":material/trending_up:", "sales-forecast")
+MODELS = PageSpec("pages/models.py", "Models", ":material/model_training:", "model-cards")
 
 
 def _roles_with(right: str) -> frozenset[Role]:
@@ -42,6 +43,7 @@ def _roles_with(right: str) -> frozenset[Role]:
 IMPORT_ROLES = _roles_with("data.import")
 PIPELINE_ROLES = _roles_with("deals.edit_own")
 FORECAST_ROLES = _roles_with("forecast.view")
+MODEL_ROLES = FORECAST_ROLES | _roles_with("segments.manage")  # managers, marketers (cross-sell), admins
 
 
 def pages_for(role: Role | str | None) -> list[PageSpec]:
@@ -53,6 +55,8 @@ def pages_for(role: Role | str | None) -> list[PageSpec]:
         pages += [PIPELINE, DEAL]
     if Role(role) in FORECAST_ROLES:
         pages.append(FORECAST)
+    if Role(role) in MODEL_ROLES:
+        pages.append(MODELS)
     if Role(role) in IMPORT_ROLES:
         pages.append(IMPORT)
     if Role(role) is Role.ADMIN:

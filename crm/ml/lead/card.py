@@ -1,0 +1,47 @@
+"""What the models page shows about the lead model: the champion (or newest) version's card, and evaluation."""
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from crm.db import read_scope
+from crm.ml import registry
+from crm.ml.card import Minimum, ModelCard
+from crm.ml.lead.train import MIN_CLASS
+from crm.models import Contact, Deal
+
+SUMMARY_KEYS = ("tier", "split", "rows", "metrics", "data_window", "data_hash", "trained_at", "status", "promotion")
+
+
+def _shown(root: Path | None) -> registry.ModelVersion | None:
+    return registry.champion("lead", root=root) or next(iter(registry.versions("lead", root=root)), None)
+
+
+def evaluate_lead(*, root: Path | None = None) -> dict:
+    """The live (or newest) version's holdout metrics beside the rules and the base rate, as recorded at training."""
+    shown = _shown(root)
+    if shown is None:
+        return {"version": None, "reason": "no lead model has been trained; scores come from the rules"}
+    return {"version": shown.version, **{k: shown.metadata.get(k) for k in SUMMARY_KEYS}}
+
+
+def lead_card(engine: Engine, *, root: Path | None = None) -> ModelCard:
+    shown = _shown(root)
+    with read_scope(engine) as session:
+        leads = session.exec(select(func.count()).select_from(Contact).where(Contact.deleted_at.is_(None))).one()
+        deals = session.exec(select(func.count()).select_from(Deal).where(Deal.deleted_at.is_(None))).one()
+    if shown is None:
+        return ModelCard(name="lead", version=None, trained_at=None, tier=None,
+                         tier_reason="never trained: lead scores come from the rules", split=None,
+                         minimums=[Minimum("contacts", 2 * MIN_CLASS, leads), Minimum("deals", MIN_CLASS, deals)])
+    meta = shown.metadata
+    rows = meta.get("rows", {})
+    promotion = meta.get("promotion") or {}
+    return ModelCard(
+        name="lead", version=shown.version, trained_at=meta.get("trained_at"), tier=meta.get("tier"),
+        tier_reason=meta.get("tier_reason", ""), split=meta.get("split"), rows=rows,
+        minimums=[Minimum("training conversions", MIN_CLASS, rows.get("train_conversions", 0)),
+                  Minimum("holdout conversions", MIN_CLASS, rows.get("holdout_conversions", 0))],
+        metrics=meta.get("metrics", {}), reliability=meta.get("reliability", []),
+        importance=[tuple(i) for i in meta.get("importance", [])][:15], status=meta.get("status"),
+        promotion=promotion.get("reason"))

@@ -73,3 +73,14 @@ def admin(engine):
     from tests.factories import actor, make_user
 
     return actor(engine, make_user(engine, "admin"))
+
+
+@pytest.fixture(autouse=True)
+def _models_dir(tmp_path, monkeypatch):
+    """Models a test trains land in its own folder, never in data/models."""
+    from crm.config import get_settings
+
+    monkeypatch.setenv("CRM_MODELS_DIR", str(tmp_path / "models"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

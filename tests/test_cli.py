@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def crm(tmp_path):
-    env = {**os.environ, "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.db'}", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.db'}", "PYTHONPATH": str(ROOT),
+           "CRM_MODELS_DIR": str(tmp_path / "models")}
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "crm", *args], input=stdin, capture_output=True, text=True,

@@ -22,7 +22,8 @@ from crm.schema import seed_reference_data, upgrade_schema
 CHROMIUM = "/usr/bin/chromium"
 TARGETS = {"cold_ms": 1000, "warm_ms": 250, "rss_mb": 1536, "generation_s": 600, "search_ms": 50,
            "import_rows_per_s": 5000}
-PARTS = ("pages", "search", "pipeline", "import")  # generation is skipped with reuse instead
+PARTS = ("pages", "search", "pipeline", "models", "import")
+MODELS_DIR = ROOT / "data" / "bench" / "models"  # what the bench trains, and what its page run reads  # generation is skipped with reuse instead
 
 
 @dataclass
@@ -37,6 +38,7 @@ class BenchResult:
     search: dict | None = None  # crm.bench_search.bench_search
     imports: dict | str | None = None  # crm.imports.bench.bench_import, or why it was not measured
     pipeline: dict | None = None  # crm.bench_pipeline.bench_pipeline
+    models: dict | None = None  # crm.bench_models.bench_models
     load: tuple[float, float] | None = None  # the 1-minute load average before and after measuring
 
 
@@ -71,7 +73,7 @@ def _db_megabytes(url: str) -> float:
 
 
 def _render_pages(url: str, rounds: int) -> dict:
-    env = {**os.environ, "CRM_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "CRM_DATABASE_URL": url, "PYTHONPATH": str(ROOT), "CRM_MODELS_DIR": str(MODELS_DIR)}
     server = ["--server"] if Path(CHROMIUM).exists() else []  # the real server's RSS needs a browser to drive it
     done = subprocess.run([sys.executable, "-m", "ui.perf", "--rounds", str(rounds), *server], capture_output=True,
                           text=True, env=env, cwd=ROOT)
@@ -96,6 +98,16 @@ def _pipeline(url: str) -> dict:
     engine = make_engine(url)
     try:
         return bench_pipeline(engine)
+    finally:
+        engine.dispose()
+
+
+def _models(url: str) -> dict:
+    from crm.bench_models import bench_models
+
+    engine = make_engine(url)
+    try:
+        return bench_models(engine, MODELS_DIR)
     finally:
         engine.dispose()
 
@@ -143,6 +155,10 @@ def format_markdown(result: BenchResult, extra_rows: list[tuple[str, str, str]] 
                      f"| ≤ {TARGETS['rss_mb']} MB {_mark(result.peak_rss_mb, TARGETS['rss_mb'])} |")
     if result.search:
         extra_rows = [*summary_rows(result.search), *extra_rows]
+    if result.models is not None:
+        from crm.bench_models import summary_rows as model_rows
+
+        extra_rows = [*extra_rows, *model_rows(result.models)]
     if result.pipeline is not None:
         from crm.bench_pipeline import summary_rows as pipeline_rows
 
@@ -168,6 +184,7 @@ def run_bench(*, size: str, seed: int, output: Path, record: bool, reuse: bool =
               parts: tuple[str, ...] = PARTS) -> BenchResult:
     load_before = os.getloadavg()[0]
     url, generation_s, summary = _prepare(size, seed, reuse)
+    models = _models(url) if "models" in parts else None  # first: the pages then show a live model
     rendered = _render_pages(url, rounds) if "pages" in parts else {"pages": [], "peak_rss_mb": None}
     search = _search(url) if "search" in parts else None
     pipeline = _pipeline(url) if "pipeline" in parts else None
@@ -175,7 +192,7 @@ def run_bench(*, size: str, seed: int, output: Path, record: bool, reuse: bool =
     counts = summary.get("rows", summary) if isinstance(summary, dict) else {}
     result = BenchResult(size=size, generation_s=generation_s, db_mb=_db_megabytes(url), pages=rendered["pages"],
                          peak_rss_mb=rendered["peak_rss_mb"], summary=counts if isinstance(counts, dict) else {},
-                         server_rss_mb=rendered.get("server_peak_rss_mb"), search=search, imports=imports, pipeline=pipeline,
+                         server_rss_mb=rendered.get("server_peak_rss_mb"), search=search, imports=imports, pipeline=pipeline, models=models,
                          load=(load_before, os.getloadavg()[0]))
     text = format_markdown(result)
     print(text)

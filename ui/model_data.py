@@ -54,10 +54,17 @@ def live_version(model: str) -> str | None:
     return live.version if live else None
 
 
+@st.cache_resource(max_entries=3, show_spinner=False)
+def live_win_model(model_version: str):
+    """The live win model, loaded once per version for the whole server."""
+    from crm.ml.win import load_champion
+    return load_champion()
+
+
 @st.cache_data(ttl=600, max_entries=256, show_spinner=False)
 def _explain_deal(deal_id: int, deal_version: int, model_version: str, data_version: int):
     from crm.ml.win import explain_deal
-    return explain_deal(get_engine(), deal_id)
+    return explain_deal(get_engine(), deal_id, model=live_win_model(model_version))
 
 
 def explain_deal(deal_id: int, deal_version: int):

@@ -10,20 +10,21 @@ from ui.directory import version
 
 
 @st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
-def _card(model: str, data_version: int) -> ModelCard:
+def _card(model: str, drift: bool, data_version: int, live: str | None) -> ModelCard:
     engine = get_engine()
     if model == "win":
         from crm.ml.win import win_card
-        return win_card(engine)
+        return win_card(engine, drift=drift)
     if model == "cross-sell":
         from crm.ml.crosssell import cross_sell_card
-        return cross_sell_card(engine)
+        return cross_sell_card(engine, drift=drift)
     from crm.ml.lead import lead_card
     return lead_card(engine)
 
 
-def card(model: str) -> ModelCard:
-    return _card(model, version())
+def card(model: str, *, drift: bool = False) -> ModelCard:
+    """A model's card; with drift, also how its inputs moved since training (reads today's data: seconds)."""
+    return _card(model, drift, version(), live_version(model))
 
 
 @st.cache_data(ttl=3600, show_spinner=False)

@@ -6,18 +6,18 @@ import numpy as np
 from crm import clock
 from crm.ml import registry
 from crm.ml.card import Minimum, ModelCard
-from crm.ml.crosssell.data import check_level, load_history, to_days
+from crm.ml.crosssell.data import check_level, load_history, repeat_customers, to_days
 from crm.ml.crosssell.features import candidate_rows
 from crm.ml.crosssell.training import KEY_INPUTS, MIN_POSITIVES, MIN_REPEAT_CUSTOMERS, NAME, level_root
 
 DRIFT_FLAG = 0.25  # a key input whose mean moved by more than a quarter since training is flagged
 
 
-def cross_sell_card(engine, *, root: Path | None = None, level: str = "contact") -> ModelCard:
-    """What the models page shows for cross-sell; works before the first training too (version None)."""
+def cross_sell_card(engine, *, root: Path | None = None, level: str = "contact", drift: bool = True) -> ModelCard:
+    """What the models page shows for cross-sell; works before the first training too (version None). Drift reads
+    every customer's history (half a minute at a million contacts): the page asks for it separately."""
     check_level(level)
-    h = load_history(engine, level)
-    repeat = int((h.purchases.drop_duplicates("order_id")["cust"].value_counts() >= 2).sum())
+    repeat = repeat_customers(engine, level)
     champ = registry.champion(NAME, root=level_root(root, level))
     if champ is None:
         return ModelCard(NAME, None, None, None, "not trained yet", None,
@@ -31,7 +31,8 @@ def cross_sell_card(engine, *, root: Path | None = None, level: str = "contact")
                      m.get("split"), rows=rows, minimums=minimums, metrics=m.get("metrics", {}),
                      reliability=m.get("reliability", []),
                      importance=[tuple(item) for item in m.get("importance", [])],
-                     drift=_drift(champ.load(), h, m.get("drift_reference", {})), status=m.get("status"),
+                     drift=_drift(champ.load(), load_history(engine, level), m.get("drift_reference", {}))
+                     if drift else [], status=m.get("status"),
                      promotion=(m.get("promotion") or {}).get("reason"))
 
 

@@ -183,3 +183,20 @@ def _pivot_custom(customers: pd.DataFrame, custom: pd.DataFrame) -> tuple[list[s
     for column in categorical:
         customers[column] = customers[column].astype(object).where(customers[column].notna(), None)
     return numeric, categorical
+
+
+def repeat_customers(engine, level: str) -> int:
+    """Customers with two orders or more (the card's data minimum), counted in SQL. For contacts it reads only the
+    order index (a million orders in well under a second), so cancelled and deleted orders count here too."""
+    o, c = Order.__table__.c, Contact.__table__.c
+    if level == "contact":
+        per_customer = (select(o.contact_id).where(o.contact_id.is_not(None)).group_by(o.contact_id)
+                        .having(func.count() >= 2).subquery())
+    else:
+        customer = _customer_column(level)
+        per_customer = (select(customer.label("customer_id"))
+                        .select_from(Order.__table__.outerjoin(Contact.__table__, c.id == o.contact_id))
+                        .where(o.deleted_at.is_(None), customer.is_not(None))
+                        .group_by(customer).having(func.count() >= 2).subquery())
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(per_customer)).scalar_one())

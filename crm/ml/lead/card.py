@@ -28,8 +28,8 @@ def evaluate_lead(*, root: Path | None = None) -> dict:
 def lead_card(engine: Engine, *, root: Path | None = None) -> ModelCard:
     shown = _shown(root)
     with read_scope(engine) as session:
-        leads = session.exec(select(func.count()).select_from(Contact).where(Contact.deleted_at.is_(None))).one()
-        deals = session.exec(select(func.count()).select_from(Deal).where(Deal.deleted_at.is_(None))).one()
+        leads = session.execute(select(func.count()).select_from(Contact).where(Contact.deleted_at.is_(None))).scalar_one()
+        deals = session.execute(select(func.count()).select_from(Deal).where(Deal.deleted_at.is_(None))).scalar_one()
     if shown is None:
         return ModelCard(name="lead", version=None, trained_at=None, tier=None,
                          tier_reason="never trained: lead scores come from the rules", split=None,

@@ -350,7 +350,7 @@ def _what_if(model: WinModel, data: WinData, snaps: pd.DataFrame, deal_id: int,
     return [(label, float(model.predict(features(snaps, d))[0])) for label, d in scenarios]
 
 
-def win_card(engine, *, root: Path | None = None) -> ModelCard:
+def win_card(engine, *, root: Path | None = None, drift: bool = True) -> ModelCard:
     """The models page's card: the champion (or latest version), its minimums, metrics and drift since training."""
     with read_scope(engine) as session:
         won, lost = _closed_counts(session.connection())
@@ -364,7 +364,7 @@ def win_card(engine, *, root: Path | None = None) -> ModelCard:
         name="win", version=current.version, trained_at=meta.get("trained_at"), tier=meta.get("tier"),
         tier_reason=meta.get("tier_reason", ""), split=meta.get("split"), rows=meta.get("rows", {}),
         minimums=minimums, metrics=meta.get("metrics", {}), reliability=meta.get("reliability", []),
-        importance=[tuple(x) for x in meta.get("importance", [])], drift=_drift(engine, meta),
+        importance=[tuple(x) for x in meta.get("importance", [])], drift=_drift(engine, meta) if drift else [],
         status=meta.get("status"), promotion=promotion.get("reason"))
 
 

@@ -151,6 +151,9 @@ def explanation_panel(deal: DealView) -> None:
                    "default is shown.")
         return
     with st.expander(f"Why the model says {why.probability:.0%} ({md_escape(why.tier)})", icon=":material/psychology:"):
+        if deal.model_probability is None:
+            st.caption("The live model's figure for this deal now. It is stored on the deal (the Model figure "
+                       "above) by the next scoring run, `python -m crm score win`.")
         up, down = st.columns(2)
         with up:
             st.markdown("**Raising it**")

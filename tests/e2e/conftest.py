@@ -26,6 +26,7 @@ class Server:
     logins: dict[str, str]  # role -> email
     password: str
     database_url: str = ""  # the database the app runs on, for arranging and checking data behind the UI
+    models_dir: Path | None = None  # where the app looks for trained models
 
 
 def _free_port() -> int:
@@ -51,7 +52,8 @@ def server(tmp_path_factory):
     url = f"sqlite:///{tmp / 'crm.db'}"
     _prepare_database(url)
     port = _free_port()
-    env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_DEMO_MODE": "1"}
+    models = tmp / "models"
+    env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_DEMO_MODE": "1", "CRM_MODELS_DIR": str(models)}
     log = open(tmp / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -59,7 +61,7 @@ def server(tmp_path_factory):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, tmp / "streamlit.log")
-        yield Server(f"http://127.0.0.1:{port}", dict(DEMO_LOGINS), DEMO_PASSWORD, url)
+        yield Server(f"http://127.0.0.1:{port}", dict(DEMO_LOGINS), DEMO_PASSWORD, url, models)
     finally:
         proc.terminate()
         try:

@@ -8,7 +8,7 @@ import streamlit as st
 from crm.clock import today, utcnow
 from crm.errors import CRMError
 from ui import session, training
-from ui.forms import callback_actor
+from ui.forms import describe, run_action
 from ui.model_cards import show_card
 from ui.model_data import card, products, top_buyers
 from ui.text import md_escape
@@ -104,18 +104,11 @@ def _tasks(s, who, ids: list[int], subject: str, due) -> str:
 
 
 def _act(action) -> None:
-    from crm.db import session_scope
-
-    try:
-        with session_scope() as s:
-            who = callback_actor(s)
-            if who is None:
-                return
-            message = action(s, who)
-    except CRMError as exc:
-        st.error(md_escape(exc.message), icon=":material/error:")
-        return
-    st.success(md_escape(message), icon=":material/check_circle:")
+    result = run_action(action)
+    if isinstance(result, CRMError):
+        st.error(md_escape(describe(result)), icon=":material/error:")
+    elif result is not None:
+        st.success(md_escape(result), icon=":material/check_circle:")
 
 
 for tab, model in zip(st.tabs(list(MODELS.values())), MODELS):

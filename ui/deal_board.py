@@ -8,11 +8,10 @@ from crm.board import Board, BoardFilter, Card
 from crm.clock import today
 from crm.db import session_scope
 from crm.deals import DealChanges, move_deal, update_deals
-from crm.errors import AuthenticationFailed, CRMError, ValidationFailed
+from crm.errors import CRMError
 from crm.models import ForecastCategory, PipelineView
 from crm.permissions import Actor
-from ui.feedback import field_label
-from ui.forms import callback_actor
+from ui.forms import callback_actor, describe, run_action
 from ui.navigation import DEAL
 from ui.pipeline_data import PipelineLookups
 from ui.text import md_escape
@@ -79,21 +78,11 @@ def _money(amount: float, currency: str = "") -> str:
 
 def _run(action) -> None:
     """Run a board action in its own transaction; its error is shown above the board on this run."""
-    try:
-        with session_scope() as s:
-            actor = callback_actor(s)
-            if actor is None:
-                return
-            message = action(s, actor)
-    except AuthenticationFailed:
-        return
-    except ValidationFailed as exc:
-        st.session_state[MESSAGE] = f"{field_label(exc.field)}: {exc.reason}"
-        return
-    except CRMError as exc:
-        st.session_state[MESSAGE] = exc.message
-        return
-    st.toast(md_escape(message), icon=":material/check_circle:")
+    result = run_action(action)
+    if isinstance(result, CRMError):
+        st.session_state[MESSAGE] = describe(result)
+    elif result is not None:
+        st.toast(md_escape(result), icon=":material/check_circle:")
 
 
 def _moved(card: Card, key: str, closing: dict[int, tuple[str, bool]]) -> None:

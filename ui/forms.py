@@ -20,7 +20,7 @@ from crm.db import session_scope
 from crm.errors import AuthenticationFailed, CRMError, ValidationFailed
 from crm.permissions import Actor
 from ui import session as auth_session
-from ui.feedback import show_failure, show_validation
+from ui.feedback import field_label, show_failure, show_validation
 from ui.text import md_escape
 
 # An action gets a session, the actor re-checked in that session, and the submitted values by field name;
@@ -86,6 +86,24 @@ def _run(key: str, form: FormKeys, action: Action, reset: tuple[str, ...]) -> No
         return
     st.toast(md_escape(message), icon=":material/check_circle:")
     clear_widgets(*reset)
+
+
+def run_action(action: Callable[[Any, Actor], str]) -> str | CRMError | None:
+    """Run `action(session, actor)` in its own transaction as the signed-in user, for buttons and choices outside
+    forms. Returns its message, the domain error it raised, or None if nobody is signed in any more."""
+    try:
+        with session_scope() as s:
+            actor = callback_actor(s)
+            return None if actor is None else action(s, actor)
+    except AuthenticationFailed:
+        return None
+    except CRMError as exc:
+        return exc
+
+
+def describe(exc: CRMError) -> str:
+    """An error in one line: a validation error names its field as the forms label it."""
+    return f"{field_label(exc.field)}: {exc.reason}" if isinstance(exc, ValidationFailed) else exc.message
 
 
 def callback_actor(s) -> Actor | None:

@@ -15,7 +15,8 @@ from crm.ml.win import (
 )
 from crm.ml.win.data import load_data
 from crm.ml.win.features import DAY, features, open_snapshots, training_snapshots
-from crm.ml.win.model import TIER_BASE, TIER_GB, TIER_NB
+from crm.ml.win import _walk_ladder
+from crm.ml.win.model import TIER_BASE, TIER_GB, TIER_NB, split
 from crm.models import Activity, BehaviorEvent, Company, Contact, Deal, Pipeline, Stage
 from tests.factories import make_user
 
@@ -164,6 +165,23 @@ def test_ladder_with_two_thousand_closed_deals_uses_gradient_boosting(engine, tm
     model, default = summary["metrics"]["model"], summary["metrics"]["stage_default"]
     assert model["log_loss"] < default["log_loss"] and model["brier"] < default["brier"]
     assert model["auc"] > 0.75 and model["beats_chance"]
+
+
+def test_the_ladder_chooses_without_looking_at_the_holdout(sqlite_engine):
+    """Flipping every holdout outcome changes the holdout losses the ladder records, never its choice."""
+    seed(sqlite_engine, closed=600, signal="amount")
+    with read_scope(sqlite_engine) as s:
+        data = load_data(s.connection(), Deal.status.in_(["won", "lost"]))
+    snaps = training_snapshots(data)
+    X, y = features(snaps, data), snaps["won"].to_numpy()
+    sp = split(snaps, data.deals.set_index("id")["closed"])
+    flipped = np.where(sp.holdout, 1 - y, y)
+    first, _, tried = _walk_ladder(X, y, sp, 600, int(snaps.groupby("deal_id")["won"].first().sum()))
+    second, _, tried_flipped = _walk_ladder(X, flipped, sp, 600, 300)
+    assert first["tier"] == second["tier"] == TIER_GB
+    assert [t["selection_log_loss"] for t in tried] == [t["selection_log_loss"] for t in tried_flipped]
+    assert [t["holdout_log_loss"] for t in tried] != [t["holdout_log_loss"] for t in tried_flipped]
+    assert all(t["selected_on"] == "the calibration deals" for t in tried)
 
 
 # --- calibration ---------------------------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from crm.ml.win import words
 from crm.ml.win.data import WinData, load_data
 from crm.ml.win.features import DAY, features, is_text, open_snapshots, training_snapshots
 from crm.ml.win.model import (
-    GB_MIN_DEALS, GB_MIN_PER_OUTCOME, NB_MIN_DEALS, NB_MIN_PER_OUTCOME, TIER_BASE, TIER_GB, TIER_NB, GradientBoosting,
-    SmoothedNB, StageRates, WinModel, calibrate, chance_check, leaky_columns, split,
+    GB_MIN_DEALS, GB_MIN_PER_OUTCOME, NB_MIN_DEALS, NB_MIN_PER_OUTCOME, SELECTION_FOLDS, TIER_BASE, TIER_GB, TIER_NB,
+    GradientBoosting, SmoothedNB, StageRates, WinModel, calibrate, calibration_map, chance_check, leaky_columns, split,
 )
 from crm.models import Deal
 
@@ -105,7 +105,10 @@ def train_win(engine, *, root: Path | None = None, now: datetime | None = None) 
 
 
 def _walk_ladder(X, y, sp, n_deals: int, n_won: int) -> tuple[dict, str, list]:
-    """Fit each tier the data allows; climb only when the higher tier beats the chosen one's holdout log loss."""
+    """Fit each tier the data allows; climb only when the higher tier's selection log loss beats the chosen one's.
+
+    Selection never looks at the holdout (its metrics would then flatter the winner): each tier is judged on
+    training deals it was not fitted on (`_selection_loss`). The holdout log loss is recorded beside it."""
     Xh, yh = X[sp.holdout], y[sp.holdout]
     chosen, reason, tried = None, "", []
     for tier, make, min_deals, min_each in LADDER:
@@ -114,30 +117,69 @@ def _walk_ladder(X, y, sp, n_deals: int, n_won: int) -> tuple[dict, str, list]:
                           "why": f"needs {min_deals} closed deals with {min_each} of each outcome; "
                                  f"have {n_deals} ({n_won} won, {n_deals - n_won} lost)"})
             continue
-        estimator = _fit(make(), X, y, sp) if n_deals else StageRates().fit(X.iloc[:0], y[:0])
-        loss = mx.probability_metrics(yh, estimator.predict_proba(Xh)[:, 1])["log_loss"] if len(yh) else None
-        tried.append({"tier": tier, "fitted": True, "holdout_log_loss": loss})
+        if not n_deals:
+            estimator, loss, how = StageRates().fit(X.iloc[:0], y[:0]), None, ""
+        else:
+            estimator, loss, how = _fit(make, X, y, sp)
+        held = mx.probability_metrics(yh, estimator.predict_proba(Xh)[:, 1])["log_loss"] if len(yh) else None
+        tried.append({"tier": tier, "fitted": True, "selection_log_loss": loss, "selected_on": how,
+                      "holdout_log_loss": held})
         if chosen is None:
             chosen = {"tier": tier, "estimator": estimator, "loss": loss}
             reason = (f"{tier}: {n_deals} closed deals" if n_deals else
                       "stage base rates: no closed deals yet, so each stage's default probability")
         elif loss is not None and chosen["loss"] is not None and loss < chosen["loss"]:
-            reason = (f"{tier}: {n_deals} closed deals (needs {min_deals}, {min_each} of each outcome) and holdout "
-                      f"log loss {loss:.4f} beats {chosen['tier']}'s {chosen['loss']:.4f}")
+            reason = (f"{tier}: {n_deals} closed deals (needs {min_deals}, {min_each} of each outcome) and its log "
+                      f"loss {loss:.4f} on {how} beats {chosen['tier']}'s {chosen['loss']:.4f}")
             chosen = {"tier": tier, "estimator": estimator, "loss": loss}
         else:
-            reason += (f"; {tier} was fitted but its holdout log loss {loss:.4f} did not beat {chosen['tier']}'s "
+            reason += (f"; {tier} was fitted but its log loss {loss:.4f} on {how} did not beat {chosen['tier']}'s "
                        f"{chosen['loss']:.4f}" if loss is not None and chosen["loss"] is not None else "")
     return chosen, reason, tried
 
 
-def _fit(estimator, X, y, sp):
-    """Fit on the fitting rows and calibrate on the held-back ones; without a calibration set, fit on all training
-    rows (stage rates and naive Bayes are smoothed counts)."""
-    if isinstance(estimator, StageRates) or not sp.calibration.any():
-        return estimator.fit(X[sp.train], y[sp.train])
-    estimator.fit(X[sp.fit], y[sp.fit])
-    return calibrate(estimator, X[sp.calibration], y[sp.calibration])
+def _fit(make, X, y, sp) -> tuple[object, float | None, str]:
+    """The tier's final estimator, its selection log loss and what that loss was measured on.
+
+    With a calibration set: the estimator is fitted on the fitting rows and calibrated on the held-back ones, as it
+    will be used. Its selection loss is on the held-back rows, each calibrated by a calibrator that did not see its
+    deal (SELECTION_FOLDS folds by deal), so calibrating is not mistaken for skill. Stage rates are fitted on the
+    fitting rows for the comparison. Without a calibration set (a few dozen deals): cross-validation by deal over the
+    training rows, every tier fitted as it finally is (smoothed counts, uncalibrated)."""
+    fit, cal = sp.fit, sp.calibration
+    if not cal.any():
+        loss = _cross_validated_loss(make, X[sp.train], y[sp.train], sp.deal_ids[sp.train])
+        return make().fit(X[sp.train], y[sp.train]), loss, f"{SELECTION_FOLDS}-fold cross-validation by deal"
+    estimator = make().fit(X[fit], y[fit])
+    raw = estimator.predict_proba(X[cal])[:, 1]
+    if isinstance(estimator, StageRates):
+        loss = mx.probability_metrics(y[cal], raw)["log_loss"]
+        return make().fit(X[sp.train], y[sp.train]), loss, "the calibration deals"
+    loss = mx.probability_metrics(y[cal], _out_of_fold_calibrated(raw, y[cal], sp.deal_ids[cal]))["log_loss"]
+    return calibrate(estimator, X[cal], y[cal]), loss, "the calibration deals"
+
+
+def _out_of_fold_calibrated(raw: np.ndarray, y: np.ndarray, deals: np.ndarray) -> np.ndarray:
+    """Each row's score mapped by a calibrator fitted on the other deals' rows (the method `calibrate` would use)."""
+    out = raw.copy()
+    fold = deals % SELECTION_FOLDS
+    for k in range(SELECTION_FOLDS):
+        rows = fold == k
+        rest = ~rows
+        if rows.any() and len(set(y[rest].tolist())) == 2:
+            out[rows] = calibration_map(raw[rest], y[rest]).predict(raw[rows])
+    return out
+
+
+def _cross_validated_loss(make, X, y, deals: np.ndarray) -> float | None:
+    p = np.full(len(y), np.nan)
+    fold = deals % SELECTION_FOLDS
+    for k in range(SELECTION_FOLDS):
+        rows = fold == k
+        if rows.any() and (~rows).any():
+            p[rows] = make().fit(X[~rows], y[~rows]).predict_proba(X[rows])[:, 1]
+    known = ~np.isnan(p)
+    return mx.probability_metrics(y[known], p[known])["log_loss"] if known.any() else None
 
 
 def _evaluate(model: WinModel, Xh, yh, snaps_h) -> tuple[dict, list]:

@@ -19,6 +19,7 @@ GB_MIN_DEALS, GB_MIN_PER_OUTCOME = 200, 50  # gradient boosting likewise
 CALIBRATION_MIN_DEALS = 20  # closed deals held back for calibration (with 5 of each outcome) before calibrating
 HOLDOUT_SHARE = 0.25
 CALIBRATION_SHARE = 0.2  # of the training deals
+SELECTION_FOLDS = 5  # the ladder compares tiers out of fold on training deals, never on the holdout
 TIME_SPLIT_MIN_PER_OUTCOME = 3  # each side of a time split needs this many deals of each outcome
 PRIOR_WEIGHT = 5.0  # stage base rates: pseudo-deals at the stage's default probability
 NB_ALPHA = 1.0  # Laplace smoothing of the naive Bayes counts
@@ -191,6 +192,7 @@ class Split:
     fit: np.ndarray  # within train: fitting rows
     calibration: np.ndarray  # within train: held back for calibration (may be empty)
     description: str
+    deal_ids: np.ndarray  # each snapshot's deal (selection folds group by it)
 
 
 def split(snaps: pd.DataFrame, closed_at: pd.Series, seed: int = 0) -> Split:
@@ -225,7 +227,8 @@ def split(snaps: pd.DataFrame, closed_at: pd.Series, seed: int = 0) -> Split:
     cal_outcomes = outcome.reindex(pd.Index(cal_deals))
     if len(cal_outcomes) < CALIBRATION_MIN_DEALS or not _both(cal_outcomes, 5):
         in_cal = np.zeros(len(snaps), dtype=bool)
-    return Split(~in_holdout, in_holdout, ~in_holdout & ~in_cal, in_cal, description)
+    return Split(~in_holdout, in_holdout, ~in_holdout & ~in_cal, in_cal, description,
+                 snaps["deal_id"].to_numpy(dtype=np.int64))
 
 
 def _both(outcome: pd.Series, least: int = TIME_SPLIT_MIN_PER_OUTCOME) -> bool:
@@ -256,6 +259,30 @@ def calibrate(estimator, X: pd.DataFrame, y) -> object:
     """Calibrated on rows the estimator never saw; isotonic with plenty of rows, sigmoid otherwise."""
     method = "isotonic" if len(X) >= 5000 else "sigmoid"
     return CalibratedClassifierCV(FrozenEstimator(estimator), method=method).fit(X, np.asarray(y, dtype=int))
+
+
+class _Scores(_Classifier):
+    """An already-fitted "model" whose probability is its one input column: lets `calibrate` map bare scores."""
+    def fit(self, X=None, y=None):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = np.asarray(X, dtype=float).reshape(-1)
+        return np.column_stack([1 - p, p])
+
+
+@dataclass(frozen=True)
+class ScoreMap:
+    """Scores → calibrated probabilities, by the same method `calibrate` uses for that many rows."""
+    calibrated: object
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        return self.calibrated.predict_proba(np.asarray(raw, dtype=float).reshape(-1, 1))[:, 1]
+
+
+def calibration_map(raw: np.ndarray, y) -> ScoreMap:
+    return ScoreMap(calibrate(_Scores().fit(), np.asarray(raw, dtype=float).reshape(-1, 1), y))
 
 
 def chance_check(y, p, deals_pos: int, deals_neg: int) -> dict:

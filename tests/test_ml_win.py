@@ -9,13 +9,12 @@ from sqlmodel import select
 
 from crm.db import read_scope, session_scope
 from crm.errors import NotFound, ValidationFailed
-from crm.ml import registry
+from crm.ml import registry, win
 from crm.ml.win import (
     WinExplanation, evaluate_win, explain_deal, load_champion, score_open_deals, train_win, win_card,
 )
 from crm.ml.win.data import load_data
 from crm.ml.win.features import DAY, features, open_snapshots, training_snapshots
-from crm.ml.win import _walk_ladder
 from crm.ml.win.model import TIER_BASE, TIER_GB, TIER_NB, split
 from crm.models import Activity, BehaviorEvent, Company, Contact, Deal, Pipeline, Stage
 from tests.factories import make_user
@@ -51,6 +50,8 @@ def seed(engine, *, closed: int, open_: int = 0, signal: str = "amount", seed: i
                 p = 1 / (1 + np.exp(-2.0 * (np.log(amount) - np.log(5000))))
             elif signal == "engagement":
                 p = 1 / (1 + np.exp(-1.2 * (engaged - 3)))
+            elif signal == "none":  # a coin flip: nothing predicts it
+                p = 0.5
             else:  # source: perfectly predictive
                 p = float(i % 2)
             won = rng.random() < p
@@ -116,17 +117,22 @@ def test_deals_imported_with_only_an_outcome_still_train(sqlite_engine, tmp_path
     assert X["source"].notna().all()
 
 
-def test_scoring_folds_old_rows_without_changing_features(engine):
+def test_scoring_summarises_rows_without_changing_features(engine):
+    """Scoring reads counts and last times instead of rows; the features come out exactly the same, also for rows
+    on, just before and just after the edges of the recent window and of now (whole seconds, where they fall)."""
     seed(engine, closed=50, open_=20, signal="engagement", seed=5)
     now = datetime.now(UTC)
+    second = datetime.fromtimestamp(int(now.timestamp()), UTC)
+    edges = [edge + timedelta(microseconds=d) for edge in (second - timedelta(days=30), second) for d in (-1, 0, 1)]
     with session_scope(engine) as s:
         deals = s.exec(select(Deal).where(Deal.status == "open")).all()
         for i, deal in enumerate(deals):
-            for days in (400, 200, 45, 31, 29, 2):
-                s.add(Activity(kind=("meeting", "call", "email")[i % 3], subject="Old", deal_id=deal.id,
-                               occurred_at=now - timedelta(days=days + i / 10)))
-                s.add(BehaviorEvent(contact_id=deal.contact_id, kind="web_visit",
-                                    occurred_at=now - timedelta(days=days + i / 7)))
+            moments = [now - timedelta(days=days + i / 10) for days in (400, 200, 45, 31, 29, 2, -1)]
+            for j, moment in enumerate(moments + edges):
+                s.add(Activity(kind=("meeting", "call", "email", "note")[(i + j) % 4], subject="Old", deal_id=deal.id,
+                               occurred_at=moment))
+                s.add(BehaviorEvent(contact_id=deal.contact_id, kind=("web_visit", "email_click")[j % 2],
+                                    occurred_at=moment))
     as_of = now.timestamp()
     with read_scope(engine) as s:
         raw = load_data(s.connection(), Deal.status == "open")
@@ -167,8 +173,12 @@ def test_ladder_with_two_thousand_closed_deals_uses_gradient_boosting(engine, tm
     assert model["auc"] > 0.75 and model["beats_chance"]
 
 
-def test_the_ladder_chooses_without_looking_at_the_holdout(sqlite_engine):
+@pytest.mark.parametrize("selection_min_deals, selected_on", [(1_000, "5-fold cross-validation by deal"),
+                                                               (10, "the calibration deals")])
+def test_the_ladder_chooses_without_looking_at_the_holdout(sqlite_engine, monkeypatch, selection_min_deals,
+                                                           selected_on):
     """Flipping every holdout outcome changes the holdout losses the ladder records, never its choice."""
+    monkeypatch.setattr(win, "SELECTION_MIN_DEALS", selection_min_deals)
     seed(sqlite_engine, closed=600, signal="amount")
     with read_scope(sqlite_engine) as s:
         data = load_data(s.connection(), Deal.status.in_(["won", "lost"]))
@@ -176,12 +186,20 @@ def test_the_ladder_chooses_without_looking_at_the_holdout(sqlite_engine):
     X, y = features(snaps, data), snaps["won"].to_numpy()
     sp = split(snaps, data.deals.set_index("id")["closed"])
     flipped = np.where(sp.holdout, 1 - y, y)
-    first, _, tried = _walk_ladder(X, y, sp, 600, int(snaps.groupby("deal_id")["won"].first().sum()))
-    second, _, tried_flipped = _walk_ladder(X, flipped, sp, 600, 300)
+    first, _, tried = win._walk_ladder(X, y, sp, 600, int(snaps.groupby("deal_id")["won"].first().sum()))
+    second, _, tried_flipped = win._walk_ladder(X, flipped, sp, 600, 300)
     assert first["tier"] == second["tier"] == TIER_GB
     assert [t["selection_log_loss"] for t in tried] == [t["selection_log_loss"] for t in tried_flipped]
     assert [t["holdout_log_loss"] for t in tried] != [t["holdout_log_loss"] for t in tried_flipped]
-    assert all(t["selected_on"] == "the calibration deals" for t in tried)
+    assert all(t["selected_on"] == selected_on for t in tried)
+
+
+def test_a_tier_no_better_than_chance_does_not_climb(sqlite_engine, tmp_path):
+    """With outcomes unrelated to every feature, naive Bayes and boosting may fit noise; neither is chosen."""
+    seed(sqlite_engine, closed=400, signal="none", seed=3)
+    summary = train_win(sqlite_engine, root=tmp_path)
+    assert summary["tier"] == TIER_BASE, summary["tier_reason"]
+    assert "not chosen" in summary["tier_reason"]
 
 
 # --- calibration ---------------------------------------------------------------------------------------------------

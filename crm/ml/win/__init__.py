@@ -40,6 +40,8 @@ DRIFT_FEATURES = ["age_days", "days_in_stage", "days_to_close", "log_amount", "a
                   "days_since_activity", "events_30d", "log_employees"]
 DRIFT_FLAG = 0.25  # PSI above this: the input has shifted since training
 EXPLAIN_MIN_EFFECT = 0.005
+SELECTION_MIN_DEALS = 1_000  # calibration deals enough to tell tiers apart; fewer: cross-validation
+CLIMB_STANDARD_ERRORS = 2.0  # a higher tier must be better with about 95 % confidence, not by chance
 LADDER = [(TIER_BASE, StageRates, 0, 0), (TIER_NB, SmoothedNB, NB_MIN_DEALS, NB_MIN_PER_OUTCOME),
           (TIER_GB, GradientBoosting, GB_MIN_DEALS, GB_MIN_PER_OUTCOME)]
 
@@ -105,10 +107,12 @@ def train_win(engine, *, root: Path | None = None, now: datetime | None = None) 
 
 
 def _walk_ladder(X, y, sp, n_deals: int, n_won: int) -> tuple[dict, str, list]:
-    """Fit each tier the data allows; climb only when the higher tier's selection log loss beats the chosen one's.
+    """Fit each tier the data allows; climb only when the higher tier's log loss on the selection deals beats the
+    chosen one's by more than CLIMB_STANDARD_ERRORS standard errors (counted over deals): a tier that may be better
+    only by chance, as on data without signal, does not replace a simpler one.
 
     Selection never looks at the holdout (its metrics would then flatter the winner): each tier is judged on
-    training deals it was not fitted on (`_selection_loss`). The holdout log loss is recorded beside it."""
+    training deals it was not fitted on (`_fit`). The holdout log loss is recorded beside it, never used."""
     Xh, yh = X[sp.holdout], y[sp.holdout]
     chosen, reason, tried = None, "", []
     for tier, make, min_deals, min_each in LADDER:
@@ -118,68 +122,99 @@ def _walk_ladder(X, y, sp, n_deals: int, n_won: int) -> tuple[dict, str, list]:
                                  f"have {n_deals} ({n_won} won, {n_deals - n_won} lost)"})
             continue
         if not n_deals:
-            estimator, loss, how = StageRates().fit(X.iloc[:0], y[:0]), None, ""
+            estimator, losses, deals, how = StageRates().fit(X.iloc[:0], y[:0]), None, None, ""
         else:
-            estimator, loss, how = _fit(make, X, y, sp)
+            estimator, losses, deals, how = _fit(make, X, y, sp)
+        loss = None if losses is None or np.isnan(losses).all() else float(np.nanmean(losses))
         held = mx.probability_metrics(yh, estimator.predict_proba(Xh)[:, 1])["log_loss"] if len(yh) else None
-        tried.append({"tier": tier, "fitted": True, "selection_log_loss": loss, "selected_on": how,
-                      "holdout_log_loss": held})
+        step = {"tier": tier, "fitted": True, "selection_log_loss": loss, "selected_on": how, "holdout_log_loss": held}
+        tried.append(step)
+        candidate = {"tier": tier, "estimator": estimator, "losses": losses}
         if chosen is None:
-            chosen = {"tier": tier, "estimator": estimator, "loss": loss}
+            chosen = candidate
             reason = (f"{tier}: {n_deals} closed deals" if n_deals else
                       "stage base rates: no closed deals yet, so each stage's default probability")
-        elif loss is not None and chosen["loss"] is not None and loss < chosen["loss"]:
-            reason = (f"{tier}: {n_deals} closed deals (needs {min_deals}, {min_each} of each outcome) and its log "
-                      f"loss {loss:.4f} on {how} beats {chosen['tier']}'s {chosen['loss']:.4f}")
-            chosen = {"tier": tier, "estimator": estimator, "loss": loss}
+            continue
+        if losses is None or chosen["losses"] is None:
+            continue
+        gain, error = _gain(chosen["losses"], losses, deals)
+        step.update(gain=gain, gain_standard_error=error)
+        versus = (f"log loss on {how} {gain:+.4f} better than {chosen['tier']}'s (needs more than "
+                  f"{CLIMB_STANDARD_ERRORS:g} standard errors, {CLIMB_STANDARD_ERRORS * error:.4f})")
+        if gain > CLIMB_STANDARD_ERRORS * error:
+            reason = f"{tier}: {n_deals} closed deals (needs {min_deals}, {min_each} of each outcome); {versus}"
+            chosen = candidate
         else:
-            reason += (f"; {tier} was fitted but its log loss {loss:.4f} on {how} did not beat {chosen['tier']}'s "
-                       f"{chosen['loss']:.4f}" if loss is not None and chosen["loss"] is not None else "")
+            reason += f"; {tier} was fitted but not chosen: {versus}"
     return chosen, reason, tried
 
 
-def _fit(make, X, y, sp) -> tuple[object, float | None, str]:
-    """The tier's final estimator, its selection log loss and what that loss was measured on.
+def _gain(before: np.ndarray, after: np.ndarray, deals: np.ndarray) -> tuple[float, float]:
+    """How much lower `after`'s per-row log losses are than `before`'s, averaged per deal then over deals (a deal's
+    snapshots are not independent), and the standard error of that mean."""
+    known = ~(np.isnan(before) | np.isnan(after))
+    per_deal = pd.Series(before[known] - after[known]).groupby(deals[known]).mean().to_numpy()
+    if len(per_deal) < 2:
+        return 0.0, float("inf")
+    return float(per_deal.mean()), float(per_deal.std(ddof=1) / math.sqrt(len(per_deal)))
 
-    With a calibration set: the estimator is fitted on the fitting rows and calibrated on the held-back ones, as it
-    will be used. Its selection loss is on the held-back rows, each calibrated by a calibrator that did not see its
-    deal (SELECTION_FOLDS folds by deal), so calibrating is not mistaken for skill. Stage rates are fitted on the
-    fitting rows for the comparison. Without a calibration set (a few dozen deals): cross-validation by deal over the
-    training rows, every tier fitted as it finally is (smoothed counts, uncalibrated)."""
-    fit, cal = sp.fit, sp.calibration
-    if not cal.any():
-        loss = _cross_validated_loss(make, X[sp.train], y[sp.train], sp.deal_ids[sp.train])
-        return make().fit(X[sp.train], y[sp.train]), loss, f"{SELECTION_FOLDS}-fold cross-validation by deal"
-    estimator = make().fit(X[fit], y[fit])
-    raw = estimator.predict_proba(X[cal])[:, 1]
-    if isinstance(estimator, StageRates):
-        loss = mx.probability_metrics(y[cal], raw)["log_loss"]
-        return make().fit(X[sp.train], y[sp.train]), loss, "the calibration deals"
-    loss = mx.probability_metrics(y[cal], _out_of_fold_calibrated(raw, y[cal], sp.deal_ids[cal]))["log_loss"]
-    return calibrate(estimator, X[cal], y[cal]), loss, "the calibration deals"
+
+def _row_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def _fit(make, X, y, sp) -> tuple[object, np.ndarray, np.ndarray, str]:
+    """The tier's final estimator, its per-row log losses on the selection rows, their deals, and what they are.
+
+    The final estimator: fitted on the fitting rows and calibrated on the calibration deals; without calibration
+    deals (a few dozen closed deals) and for stage rates, fitted on all training rows and left uncalibrated.
+
+    The selection losses come from rows the tier was not fitted on, scored as the final estimator would score them:
+    - with at least SELECTION_MIN_DEALS calibration deals, on those deals, each calibrated by a calibrator that did
+      not see its deal, so calibrating is not mistaken for skill (stage rates: fitted on the fitting rows);
+    - otherwise (too few deals to tell tiers apart), by SELECTION_FOLDS-fold cross-validation by deal over all the
+      training rows, the fold scores calibrated out of fold in the same way when the final estimator is."""
+    fit, cal, train = sp.fit, sp.calibration, sp.train
+    calibrated = bool(cal.any()) and make is not StageRates
+    if calibrated:
+        estimator = make().fit(X[fit], y[fit])
+        final = calibrate(estimator, X[cal], y[cal])
+    else:
+        final = make().fit(X[train], y[train])
+    if len(np.unique(sp.deal_ids[cal])) >= SELECTION_MIN_DEALS:
+        rows = cal
+        p = (make().fit(X[fit], y[fit]) if make is StageRates else estimator).predict_proba(X[cal])[:, 1]
+        how = "the calibration deals"
+    else:
+        rows = train
+        p = _cross_validated(make, X[train], y[train], sp.deal_ids[train])
+        how = f"{SELECTION_FOLDS}-fold cross-validation by deal"
+    if calibrated:
+        p = _out_of_fold_calibrated(p, y[rows], sp.deal_ids[rows])
+    return final, _row_losses(y[rows], p), sp.deal_ids[rows], how
 
 
 def _out_of_fold_calibrated(raw: np.ndarray, y: np.ndarray, deals: np.ndarray) -> np.ndarray:
     """Each row's score mapped by a calibrator fitted on the other deals' rows (the method `calibrate` would use)."""
-    out = raw.copy()
+    out, known = raw.copy(), ~np.isnan(raw)
     fold = deals % SELECTION_FOLDS
     for k in range(SELECTION_FOLDS):
-        rows = fold == k
-        rest = ~rows
+        rows, rest = known & (fold == k), known & (fold != k)
         if rows.any() and len(set(y[rest].tolist())) == 2:
             out[rows] = calibration_map(raw[rest], y[rest]).predict(raw[rows])
     return out
 
 
-def _cross_validated_loss(make, X, y, deals: np.ndarray) -> float | None:
+def _cross_validated(make, X, y, deals: np.ndarray) -> np.ndarray:
+    """Each row's probability from the tier fitted without its deal (NaN where a fold could not be fitted)."""
     p = np.full(len(y), np.nan)
     fold = deals % SELECTION_FOLDS
     for k in range(SELECTION_FOLDS):
         rows = fold == k
         if rows.any() and (~rows).any():
             p[rows] = make().fit(X[~rows], y[~rows]).predict_proba(X[rows])[:, 1]
-    known = ~np.isnan(p)
-    return mx.probability_metrics(y[known], p[known])["log_loss"] if known.any() else None
+    return p
 
 
 def _evaluate(model: WinModel, Xh, yh, snaps_h) -> tuple[dict, list]:

@@ -8,7 +8,7 @@ company attributes (amount, owner, custom fields …) are their stored values: t
 import numpy as np
 import pandas as pd
 
-from crm.ml.win.data import DAY, RECENT_DAYS, WinData
+from crm.ml.win.data import DAY, RECENT_DAYS, RECENT_KINDS, WinData
 
 CHECKPOINT_DAYS = (14, 45)  # extra snapshots into a stage visit, so time in stage is learnt from real situations
 SAME_MOMENT = 60.0  # a first stage entry within a minute of creation is the creation itself
@@ -136,7 +136,8 @@ def features(snapshots: pd.DataFrame, data: WinData) -> pd.DataFrame:
     everything = _Timeline(acts["deal_id"], acts["time"], acts.get("n"))
     out["activities"], last = everything.before(deal_ids, t)
     out["activities_30d"], _ = everything.before(deal_ids, t, RECENT_DAYS * DAY)
-    for kind, column in (("meeting", "meetings_30d"), ("call", "calls_30d"), ("email", "emails_30d")):
+    for kind in RECENT_KINDS:
+        column = f"{kind}s_30d"
         mine = acts[acts["kind"] == kind]
         recent = _Timeline(mine["deal_id"], mine["time"], mine.get("n"))
         out[column], _ = recent.before(deal_ids, t, RECENT_DAYS * DAY)

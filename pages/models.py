@@ -116,7 +116,7 @@ for tab, model in zip(st.tabs(list(MODELS.values())), MODELS):
         _retrain(model)
         try:
             # Drift compares today's inputs with training's: it reads today's data, so it runs when asked for.
-            drift = model != "lead" and st.toggle("Check input drift since training", key=f"drift_{model}")
+            drift = st.toggle("Check input drift since training", key=f"drift_{model}")
             with st.spinner("Reading today's inputs…") if drift else nullcontext():
                 show_card(card(model, drift=drift))
         except CRMError as exc:

@@ -19,7 +19,7 @@ def _card(model: str, drift: bool, data_version: int, live: str | None) -> Model
         from crm.ml.crosssell import cross_sell_card
         return cross_sell_card(engine, drift=drift)
     from crm.ml.lead import lead_card
-    return lead_card(engine)
+    return lead_card(engine, drift=drift)
 
 
 def card(model: str, *, drift: bool = False) -> ModelCard:

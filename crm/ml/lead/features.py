@@ -83,24 +83,33 @@ def lead_features(conn: Connection, as_of: datetime, *, contact_ids: list[int] |
     return out[FEATURES]
 
 
-def converted_between(conn: Connection, start: datetime | None, end: datetime) -> set[int]:
-    """Contacts who became an opportunity (a deal was opened with them) or a customer (an order) in (start, end]."""
+def converted_between(conn: Connection, start: datetime | None, end: datetime, *,
+                      contact_ids: list[int] | None = None) -> set[int]:
+    """Contacts who became an opportunity (a deal was opened with them) or a customer (an order) in (start, end];
+    with `contact_ids`, only among those (a sample reads a sample's worth, not every converted contact)."""
     def window(column):
         return column <= end if start is None else (column > start) & (column <= end)
 
-    deal_contacts = select(Deal.contact_id).where(Deal.deleted_at.is_(None), window(Deal.created_at))
+    def among(column):
+        return [column.in_(contact_ids)] if contact_ids is not None else []
+
+    deal_contacts = select(Deal.contact_id).where(Deal.deleted_at.is_(None), window(Deal.created_at),
+                                                  *among(Deal.contact_id))
     linked = (select(DealContact.contact_id).join(Deal, Deal.id == DealContact.deal_id)
-              .where(Deal.deleted_at.is_(None), window(Deal.created_at)))
-    ordered = select(Order.contact_id).where(Order.deleted_at.is_(None), window(Order.ordered_at))
+              .where(Deal.deleted_at.is_(None), window(Deal.created_at), *among(DealContact.contact_id)))
+    ordered = select(Order.contact_id).where(Order.deleted_at.is_(None), window(Order.ordered_at),
+                                             *among(Order.contact_id))
     found: set[int] = set()
     for stmt in (deal_contacts, linked, ordered):
         found.update(r[0] for r in conn.execute(stmt) if r[0] is not None)
     return found
 
 
-def undated_customers(conn: Connection) -> set[int]:
+def undated_customers(conn: Connection, *, contact_ids: list[int] | None = None) -> set[int]:
     """Contacts with an order of unknown date: customers at some point, so never 'not yet converted'."""
     stmt = select(Order.contact_id).where(Order.deleted_at.is_(None), or_(Order.ordered_at.is_(None)))
+    if contact_ids is not None:
+        stmt = stmt.where(Order.contact_id.in_(contact_ids))
     return {r[0] for r in conn.execute(stmt) if r[0] is not None}
 
 

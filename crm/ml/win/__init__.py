@@ -21,6 +21,7 @@ from crm.errors import NotFound, ValidationFailed
 from crm.ml import metrics as mx
 from crm.ml import registry
 from crm.ml.card import Minimum, ModelCard
+from crm.ml.drift import drift_rows, sample_step, summarise
 from crm.ml.win import words
 from crm.ml.win.data import WinData, load_data
 from crm.ml.win.features import DAY, features, is_text, open_snapshots, training_snapshots
@@ -38,7 +39,6 @@ IMPORTANCE_ROWS = 5_000
 SCORING_WORKERS = 1  # >1 runs the bulk queries side by side; measured slower on a busy two-core host (16 s vs 9 s)
 DRIFT_FEATURES = ["age_days", "days_in_stage", "days_to_close", "log_amount", "activities_30d",
                   "days_since_activity", "events_30d", "log_employees"]
-DRIFT_FLAG = 0.25  # PSI above this: the input has shifted since training
 EXPLAIN_MIN_EFFECT = 0.005
 SELECTION_MIN_DEALS = 1_000  # calibration deals enough to tell tiers apart; fewer: cross-validation
 CLIMB_STANDARD_ERRORS = 2.0  # a higher tier must be better with about 95 % confidence, not by chance
@@ -97,7 +97,7 @@ def train_win(engine, *, root: Path | None = None, now: datetime | None = None) 
                                         y.tobytes()),
         "minimums": [m.__dict__ for m in _minimums(n_deals, n_won)], "reliability": reliability,
         "calibrated": bool(sp.calibration.any()) and model.tier != TIER_BASE,
-        "importance": _importance(model, Xh, yh), "training_summary": _summary(X[sp.train]),
+        "importance": _importance(model, Xh, yh), "training_summary": summarise(X[sp.train], DRIFT_FEATURES),
     }
     version = registry.register("win", model, metadata, root=root, now=now)
     promoted, why = _promote(version, model, metrics, Xh, yh, root)
@@ -267,24 +267,6 @@ def _reference(X: pd.DataFrame) -> dict:
     return out
 
 
-def _summary(X: pd.DataFrame) -> dict:
-    """Deciles and bin shares of the key inputs at training, for drift."""
-    out = {}
-    for c in DRIFT_FEATURES:
-        if c not in X or not X[c].notna().any():
-            continue
-        v = X[c].to_numpy(dtype=float)
-        edges = np.unique(np.nanquantile(v, np.linspace(0.1, 0.9, 9))).tolist()
-        out[c] = {"mean": float(np.nanmean(v)), "std": float(np.nanstd(v)), "edges": edges,
-                  "shares": _shares(v, edges)}
-    return out
-
-
-def _shares(v: np.ndarray, edges: list) -> list[float]:
-    bins = np.where(np.isnan(v), len(edges) + 1, np.searchsorted(edges, v, side="right"))
-    return (np.bincount(bins, minlength=len(edges) + 2) / max(len(v), 1)).tolist()
-
-
 def _window(deals: pd.DataFrame) -> dict:
     def day(x):
         return None if x is None or (isinstance(x, float) and math.isnan(x)) else str(pd.Timestamp(x, unit="s").date())
@@ -445,30 +427,14 @@ def win_card(engine, *, root: Path | None = None, drift: bool = True) -> ModelCa
         status=meta.get("status"), promotion=promotion.get("reason"))
 
 
-DRIFT_SAMPLE = 5_000
-
-
 def _drift(engine, meta: dict) -> list[dict]:
-    """Population stability of the key inputs: training snapshots against today's open deals."""
+    """Population stability of the key inputs: training snapshots against a fixed sample of today's open deals."""
     summary = meta.get("training_summary") or {}
     if not summary:
         return []
-    # A fixed sample of about DRIFT_SAMPLE open deals (every k-th id): a population's shares settle long before
-    # 100,000 rows, and the card must render in a page's time.
     with read_scope(engine) as session:
         open_deals = session.execute(select(func.count()).select_from(Deal).where(
             Deal.status == "open", Deal.deleted_at.is_(None))).scalar_one()
-    step = max(1, open_deals // DRIFT_SAMPLE)
+    step = sample_step(open_deals)  # every k-th id: the same deals on every render
     _, _, X = _open_features(engine, (Deal.status == "open") & (Deal.id % step == 0), _epoch(utcnow()))
-    out = []
-    for c, s in summary.items():
-        if c not in X or not len(X):
-            continue
-        v = X[c].to_numpy(dtype=float)
-        now_shares = np.array(_shares(v, s["edges"])) + 1e-4
-        train_shares = np.array(s["shares"]) + 1e-4
-        psi = float(np.sum((now_shares - train_shares) * np.log(now_shares / train_shares)))
-        out.append({"feature": words.name(c), "train": round(s["mean"], 3),
-                    "now": round(float(np.nanmean(v)), 3) if np.isfinite(v).any() else None,
-                    "shift": round(psi, 3), "flag": psi > DRIFT_FLAG})
-    return out
+    return drift_rows(summary, X, words.name)

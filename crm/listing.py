@@ -301,12 +301,16 @@ def _cell(value: Any) -> Any:
 
 
 def export_contacts(*, session: Session, actor: Actor, filters: ContactFilter = ContactFilter(),
-                    ids: list[int] | None = None, sort: ContactSort = "name") -> pd.DataFrame:
-    """The matching contacts (or just `ids`, within what the actor may read) as a table for the safe exporter."""
+                    ids: list[int] | None = None, sort: ContactSort = "name",
+                    where: ColumnElement | None = None) -> pd.DataFrame:
+    """The matching contacts (or just `ids`, or those meeting `where` — a segment's members), within what the actor
+    may read, as a table for the safe exporter."""
     require(actor, "data.export", "export data")
     conds = _contact_conditions(session, actor, filters)
     if ids is not None:
         conds.append(Contact.id.in_(ids))
+    if where is not None:
+        conds.append(where)
     stmt = (select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.phone, Contact.job_title,
                    Company.name.label("company"), Contact.city, Contact.country, Contact.lifecycle_stage,
                    Contact.source, User.email.label("owner_email"), Contact.lead_score, Contact.email_opt_in,
@@ -327,11 +331,13 @@ def export_contacts(*, session: Session, actor: Actor, filters: ContactFilter = 
 
 
 def export_companies(*, session: Session, actor: Actor, filters: CompanyFilter = CompanyFilter(),
-                     ids: list[int] | None = None) -> pd.DataFrame:
+                     ids: list[int] | None = None, where: ColumnElement | None = None) -> pd.DataFrame:
     require(actor, "data.export", "export data")
     conds = _company_conditions(session, actor, filters)
     if ids is not None:
         conds.append(Company.id.in_(ids))
+    if where is not None:
+        conds.append(where)
     stmt = (select(Company.id, Company.name, Company.domain, Company.industry, Company.employees,
                    Company.annual_revenue, Company.city, Company.country, User.email.label("owner_email"),
                    Company.external_id, Company.created_at, Company.updated_at)

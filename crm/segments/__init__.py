@@ -1,0 +1,1 @@
+"""Segments of contacts and companies: definitions compiled to SQL, saved segments, snapshots and analytics."""

@@ -19,7 +19,9 @@ from crm.listing import export_companies, export_contacts
 from crm.models import Contact, SegmentMember
 from crm.permissions import Actor, require
 from crm.segments.compiler import entity_table
-from crm.segments.service import SegmentView, SnapshotView, get_segment, members_condition, take_snapshot
+from crm.segments.service import (
+    SegmentView, SnapshotView, get_segment, members_condition, static_size, take_snapshot,
+)
 from crm.tags import change_tags
 from crm.targets import TaskAssignment, assign_follow_up_tasks
 
@@ -91,9 +93,10 @@ def add_to_static(*, session: Session, actor: Actor, segment: SegmentView, targe
     snapshot = take_snapshot(session=session, actor=actor, segment=segment, purpose="add to list",
                              condition=condition)
     already = select(SegmentMember.record_id).where(SegmentMember.segment_id == into.id)
-    added = session.execute(insert(SegmentMember).from_select(
-        ["segment_id", "record_id"],
-        select(literal(into.id), table.id).where(condition, table.id.not_in(already)))).rowcount
+    before = static_size(session, into.id)
+    session.execute(insert(SegmentMember).from_select(
+        ["segment_id", "record_id"], select(literal(into.id), table.id).where(condition, table.id.not_in(already))))
+    added = static_size(session, into.id) - before
     audit(session, actor_id=actor.id, entity="segment", record_id=into.id, action="add members",
           changes={"members": (None, added), "from": (None, segment.name), "snapshot": (None, snapshot.id)},
           record_version=into.version)

@@ -112,8 +112,9 @@ def create_segment(*, session: Session, actor: Actor, name: str, definition: Def
     members = 0
     if kind == "static":
         table = entity_table(definition.entity)
-        members = session.execute(insert(SegmentMember).from_select(
-            ["segment_id", "record_id"], select(literal(segment.id), table.id).where(condition))).rowcount
+        session.execute(insert(SegmentMember).from_select(
+            ["segment_id", "record_id"], select(literal(segment.id), table.id).where(condition)))
+        members = static_size(session, segment.id)
     audit(session, actor_id=actor.id, entity="segment", record_id=segment.id, action="create",
           changes={"name": (None, name), "kind": (None, kind), "conditions": (None, definition.condition_count),
                    **({"members": (None, members)} if kind == "static" else {})}, record_version=segment.version)
@@ -200,6 +201,11 @@ def members_condition(*, session: Session, actor: Actor, segment: SegmentView) -
     return and_(compile_definition(session, actor, Definition(entity=segment.entity)), frozen)
 
 
+def static_size(session: Session, segment_id: int) -> int:
+    """Frozen members of a static segment, whether or not anyone may read them now."""
+    return session.exec(select(func.count()).where(SegmentMember.segment_id == segment_id)).one()
+
+
 def count_segment(*, session: Session, actor: Actor, segment: SegmentView) -> int:
     table = entity_table(segment.entity)
     return session.exec(select(func.count()).select_from(table).where(
@@ -219,8 +225,11 @@ def take_snapshot(*, session: Session, actor: Actor, segment: SegmentView, purpo
                                include_do_not_contact=include_do_not_contact)
     session.add(snapshot)
     session.flush()
-    snapshot.member_count = session.execute(insert(SegmentSnapshotMember).from_select(
-        ["snapshot_id", "record_id"], select(literal(snapshot.id), table.id).where(condition))).rowcount
+    session.execute(insert(SegmentSnapshotMember).from_select(
+        ["snapshot_id", "record_id"], select(literal(snapshot.id), table.id).where(condition)))
+    # Counted, not taken from the insert's rowcount: psycopg reports -1 for INSERT … SELECT.
+    snapshot.member_count = session.exec(select(func.count()).where(
+        SegmentSnapshotMember.snapshot_id == snapshot.id)).one()
     session.add(snapshot)
     return _snapshot_view(session, snapshot)
 

@@ -22,7 +22,7 @@ from crm.schema import seed_reference_data, upgrade_schema
 CHROMIUM = "/usr/bin/chromium"
 TARGETS = {"cold_ms": 1000, "warm_ms": 250, "rss_mb": 1536, "generation_s": 600, "search_ms": 50,
            "import_rows_per_s": 5000}
-PARTS = ("pages", "search", "pipeline", "models", "import")
+PARTS = ("pages", "search", "pipeline", "models", "segments", "import")
 MODELS_DIR = ROOT / "data" / "bench" / "models"  # what the bench trains, and what its page run reads  # generation is skipped with reuse instead
 
 
@@ -39,6 +39,7 @@ class BenchResult:
     imports: dict | str | None = None  # crm.imports.bench.bench_import, or why it was not measured
     pipeline: dict | None = None  # crm.bench_pipeline.bench_pipeline
     models: dict | None = None  # crm.bench_models.bench_models
+    segments: dict | None = None  # crm.bench_segments.bench_segments
     load: tuple[float, float] | None = None  # the 1-minute load average before and after measuring
 
 
@@ -112,6 +113,16 @@ def _models(url: str) -> dict:
         engine.dispose()
 
 
+def _segments(url: str) -> dict:
+    from crm.bench_segments import bench_segments
+
+    engine = make_engine(url)
+    try:
+        return bench_segments(engine)
+    finally:
+        engine.dispose()
+
+
 def _import() -> dict | str:
     try:
         from crm.imports.bench import bench_import
@@ -163,6 +174,10 @@ def format_markdown(result: BenchResult, extra_rows: list[tuple[str, str, str]] 
         from crm.bench_pipeline import summary_rows as pipeline_rows
 
         extra_rows = [*extra_rows, *pipeline_rows(result.pipeline, result.pages)]
+    if result.segments is not None:
+        from crm.bench_segments import summary_rows as segment_rows
+
+        extra_rows = [*extra_rows, *segment_rows(result.segments)]
     if result.imports is not None:
         extra_rows = [*extra_rows, _import_row(result.imports)]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in extra_rows]
@@ -188,11 +203,12 @@ def run_bench(*, size: str, seed: int, output: Path, record: bool, reuse: bool =
     rendered = _render_pages(url, rounds) if "pages" in parts else {"pages": [], "peak_rss_mb": None}
     search = _search(url) if "search" in parts else None
     pipeline = _pipeline(url) if "pipeline" in parts else None
+    segments = _segments(url) if "segments" in parts else None
     imports = _import() if "import" in parts else None
     counts = summary.get("rows", summary) if isinstance(summary, dict) else {}
     result = BenchResult(size=size, generation_s=generation_s, db_mb=_db_megabytes(url), pages=rendered["pages"],
                          peak_rss_mb=rendered["peak_rss_mb"], summary=counts if isinstance(counts, dict) else {},
-                         server_rss_mb=rendered.get("server_peak_rss_mb"), search=search, imports=imports, pipeline=pipeline, models=models,
+                         server_rss_mb=rendered.get("server_peak_rss_mb"), search=search, imports=imports, pipeline=pipeline, models=models, segments=segments,
                          load=(load_before, os.getloadavg()[0]))
     text = format_markdown(result)
     print(text)

@@ -38,7 +38,8 @@ class BehaviorEvent(CRMTable, table=True):
     __table_args__ = (
         CheckConstraint(check_in("kind", list(EventKind)), name="kind"),
         Index("ix_event_contact_kind_when", "contact_id", "kind", "occurred_at"),
-        Index("ix_event_kind_when", "kind", "occurred_at"),
+        # Who did something of a kind since a moment, from the index alone (segments: "no web visit in 60 days").
+        Index("ix_event_kind_when_contact", "kind", "occurred_at", "contact_id"),
     )
     contact_id: int = Field(foreign_key="contact.id")
     kind: str = Field(max_length=20)
@@ -51,7 +52,9 @@ class BehaviorEvent(CRMTable, table=True):
 
 class Order(CRMTable, SoftDelete, table=True):
     __tablename__ = "sales_order"
-    __table_args__ = (Index("ix_order_contact_when", "contact_id", "ordered_at"),)
+    # A contact's orders by date, also covering the segment tests on them (count, total, last order) so that
+    # a million orders are counted from the index, not the rows.
+    __table_args__ = (Index("ix_order_contact_cover", "contact_id", "ordered_at", "status", "deleted_at", "total"),)
     contact_id: int | None = Field(default=None, foreign_key="contact.id")
     company_id: int | None = Field(default=None, foreign_key="company.id", index=True)
     deal_id: int | None = Field(default=None, foreign_key="deal.id", index=True)
@@ -64,8 +67,9 @@ class Order(CRMTable, SoftDelete, table=True):
 
 class OrderLine(CRMTable, table=True):
     __tablename__ = "order_line"
+    __table_args__ = (Index("ix_order_line_product_order", "product_id", "order_id"),)  # who owns a product
     order_id: int = Field(foreign_key="sales_order.id", index=True)
-    product_id: int = Field(foreign_key="product.id", index=True)
+    product_id: int = Field(foreign_key="product.id")
     quantity: float = Field(default=1, gt=0)
     unit_price: float = Field(default=0.0, ge=0)
 

@@ -27,6 +27,9 @@ def show_card(card: ModelCard) -> None:
     with left:
         st.markdown("**Metrics on the holdout, against baselines**")
         st.dataframe(metrics_frame(card.metrics), key=f"card_{card.name}_metrics")
+        if card.breakdown:
+            st.markdown("**Per product on the holdout**")
+            st.dataframe(breakdown_frame(card.breakdown), hide_index=True, key=f"card_{card.name}_breakdown")
         if card.reliability:
             st.plotly_chart(reliability_chart(card.reliability), key=f"card_{card.name}_reliability",
                             config={"displayModeBar": False})
@@ -51,6 +54,11 @@ def metrics_frame(metrics: dict) -> pd.DataFrame:
     """One column per model or baseline, one row per metric."""
     frame = pd.DataFrame({name: values for name, values in metrics.items() if isinstance(values, dict)})
     return frame.map(lambda v: round(v, 4) if isinstance(v, float) else v)
+
+
+def breakdown_frame(rows: list[dict]) -> pd.DataFrame:
+    """One row per product (cross-sell): the model's holdout metrics and both baselines' AUC."""
+    return pd.DataFrame(rows).map(lambda v: round(v, 4) if isinstance(v, float) else v)
 
 
 def reliability_chart(rows: list[dict]) -> go.Figure:

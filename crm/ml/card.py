@@ -28,5 +28,6 @@ class ModelCard:
     reliability: list[dict] = field(default_factory=list)  # crm.ml.metrics.reliability of the holdout
     importance: list[tuple[str, float]] = field(default_factory=list)  # readable feature name, weight; largest first
     drift: list[dict] = field(default_factory=list)  # {"feature", "train", "now", "shift", "flag"}: inputs since training
+    breakdown: list[dict] = field(default_factory=list)  # cross-sell: holdout metrics per product, {"product", …}
     status: str | None = None  # champion | challenger
     promotion: str | None = None  # why it was (not) promoted

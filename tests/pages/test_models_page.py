@@ -7,7 +7,7 @@ from crm.demo import DEMO_LOGINS, generate_demo
 from crm.ml.crosssell import train_cross_sell
 from crm.ml.lead import train_lead
 from crm.ml.win import train_win
-from crm.models import Deal, Segment, SegmentMember, User
+from crm.models import Deal, Product, Segment, SegmentMember, User
 from tests.pages.apptest import no_exception, signed_in
 from ui.navigation import DEAL, MODELS
 
@@ -20,6 +20,11 @@ def trained(crm_db):
     with db.read_scope() as s:
         people = {role: s.exec(select(User.id).where(User.email == email)).one() for role, email in DEMO_LOGINS.items()}
     return people, summaries
+
+
+def products_named() -> list[str]:
+    with db.read_scope() as s:
+        return list(s.exec(select(Product.name)).all())
 
 
 def models_page(user_id: int):
@@ -40,6 +45,9 @@ def test_each_model_has_its_card_with_tier_metrics_and_reliability(trained):
     assert {"model", "stage_default"} <= set(metric_tables[0].columns)  # win: against the stage table
     assert {"model", "popularity", "association_rules"} <= set(metric_tables[1].columns)
     assert len(at.get("plotly_chart")) >= 3  # a reliability curve per model at least
+    per_product = next(d.value for d in at.dataframe if "positives" in d.value.columns)
+    assert set(per_product["product"]) <= set(products_named())
+    assert per_product["positives"].sum() == summaries["cross-sell"]["rows"]["holdout_positives"]
     assert [b.label for b in at.button if b.key and b.key.startswith("retrain_")] == [
         "Retrain win probability", "Retrain cross-sell", "Retrain lead scoring"]
 

@@ -1,4 +1,5 @@
-"""The cross-sell model card: tier, minimums, metrics against baselines, reliability, importance and drift."""
+"""The cross-sell model card: tier, minimums, metrics against baselines (pooled and per product), reliability,
+importance and drift."""
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ def cross_sell_card(engine, *, root: Path | None = None, level: str = "contact",
                         int(rows.get("train_positives", 0)))]
     return ModelCard(NAME, champ.version, m.get("trained_at"), m.get("tier"), m.get("tier_reason", ""),
                      m.get("split"), rows=rows, minimums=minimums, metrics=m.get("metrics", {}),
-                     reliability=m.get("reliability", []),
+                     reliability=m.get("reliability", []), breakdown=m.get("breakdown", []),
                      importance=[tuple(item) for item in m.get("importance", [])],
                      drift=_drift(champ.load(), load_history(engine, level), m.get("drift_reference", {}))
                      if drift else [], status=m.get("status"),

@@ -1,5 +1,6 @@
 """Training: choose the mode (dated or undated), build rows, fit the ladder's tier and both baselines out of fold,
-compare on the holdout, register the version and promote it only if it is at least as good as the champion."""
+calibrate the tier on its out-of-fold training scores, compare on the holdout (pooled and per product), register
+the version and promote it only if it is at least as good as the champion."""
 import time
 from functools import partial
 from pathlib import Path
@@ -10,6 +11,7 @@ import pandas as pd
 from crm import clock
 from crm.errors import NotFound, ValidationFailed
 from crm.ml import metrics, registry
+from crm.ml.crosssell.calibration import Calibrator, score_frame
 from crm.ml.crosssell.data import History, check_level, load_history, to_days
 from crm.ml.crosssell.features import bought_between, candidate_rows, feature_columns
 from crm.ml.crosssell.model import (FOLDS, AssociationRules, CrossSellModel, GradientBoosting, OutOfFold, Popularity,
@@ -59,12 +61,14 @@ def train_cross_sell(engine, *, level: str = "contact", horizon_days: int = 90, 
     model = CrossSellModel(tier, mode, level, horizon_days, scorer, baselines,
                            rule_stats(train, y, w, product_ids, pairs=len(product_ids) <= 40),
                            dict(zip(product_ids, h.products["name"])), numeric, categorical, list(h.offers),
-                           _prior(h, product_ids))
+                           _prior(h, product_ids), calibrator=_calibrator(scorer, train, y, w))
     predicted = model.predict(holdout)
     scored = {"model": predicted, **{name: b.predict(holdout) for name, b in baselines.items()}}
     measured = {name: _metrics(y_hold, p) for name, p in scored.items()}
+    measured["model"]["ece_before_calibration"] = (metrics.ece(y_hold, model.predict(holdout, calibrated=False))
+                                                   if len(y_hold) else None)
     meta = _metadata(h, mode, level, horizon_days, cutoffs, end, train, holdout, tier, tier_reason, numeric,
-                     categorical, measured, y_hold, predicted, model, started)
+                     categorical, measured, y_hold, scored, model, started)
     version = registry.register(NAME, model, meta, root=level_root(root, level))
     outcome = registry.promote_if_better(
         version, metric="auc", candidate_score=_auc(y_hold, predicted),
@@ -75,13 +79,13 @@ def train_cross_sell(engine, *, level: str = "contact", horizon_days: int = 90, 
 
 
 def evaluate_cross_sell(*, root: Path | None = None, level: str = "contact") -> dict:
-    """The champion's holdout metrics against both baselines, as recorded at training time."""
+    """The champion's holdout metrics against both baselines, pooled and per product, as recorded at training time."""
     champ = registry.champion(NAME, root=level_root(root, check_level(level)))
     if champ is None:
         raise NotFound("no cross-sell model has been trained yet; run training first")
     m = champ.metadata
     return {key: m.get(key) for key in ("version", "trained_at", "mode", "level", "horizon_days", "tier", "rows",
-                                        "split", "metrics", "data_window", "status")}
+                                        "split", "metrics", "breakdown", "data_window", "status")}
 
 
 def _mode(h: History, end: float, horizon: int) -> tuple[str, list[float]]:
@@ -119,6 +123,11 @@ def _undated_rows(h: History, end: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows["label"], rows["weight"], rows["cutoff"] = rows["owned_target"], 1.0, end
     rows = _cap(rows, MAX_TRAIN_ROWS, np.random.default_rng(0))
     return rows, rows
+
+
+def _calibrator(scorer: OutOfFold, train: pd.DataFrame, y: np.ndarray, w: np.ndarray) -> OutOfFold:
+    """Calibration fitted on the training rows' out-of-fold scores: each was made without seeing its customer."""
+    return OutOfFold(Calibrator).fit(score_frame(train, np.clip(scorer.predict(train), 0.0, 1.0)), y, w)
 
 
 def _prior(h: History, product_ids: list[int]) -> dict[int, float]:
@@ -169,6 +178,23 @@ def _metrics(y, p) -> dict:
             **{key: probability[key] for key in ("brier", "log_loss", "ece", "base_rate", "rows")}}
 
 
+def _breakdown(holdout: pd.DataFrame, y: np.ndarray, scored: dict[str, np.ndarray], products: dict[int, str]
+               ) -> list[dict]:
+    """Per product with holdout rows: the model's ranking and calibration, and both baselines' AUC."""
+    pid = holdout["product_id"].to_numpy()
+    out = []
+    for product_id, name in products.items():
+        rows = pid == product_id
+        if not rows.any():
+            continue
+        truth, p = y[rows], scored["model"][rows]
+        out.append({"product": name, "rows": int(rows.sum()), "positives": int(truth.sum()),
+                    **metrics.ranking_metrics(truth, p, K), "ece": metrics.ece(truth, p),
+                    "auc_popularity": metrics.auc(truth, scored["popularity"][rows]),
+                    "auc_association_rules": metrics.auc(truth, scored["association_rules"][rows])})
+    return out
+
+
 def _day(value: float | None) -> str | None:
     if value is None or not np.isfinite(value):
         return None
@@ -176,7 +202,7 @@ def _day(value: float | None) -> str | None:
 
 
 def _metadata(h, mode, level, horizon, cutoffs, end, train, holdout, tier, tier_reason, numeric, categorical,
-              measured, y_hold, predicted, model, started) -> dict:
+              measured, y_hold, scored, model, started) -> dict:
     days = h.purchases["day"]
     split = (f"time: features as of {len(cutoffs) - 1} training cutoffs {horizon} days apart "
              f"({_day(cutoffs[0])[:10]} … {_day(cutoffs[-2])[:10]}), labels = purchases in the next {horizon} days; "
@@ -195,7 +221,8 @@ def _metadata(h, mode, level, horizon, cutoffs, end, train, holdout, tier, tier_
                  "repeat_customers": int((h.purchases.drop_duplicates("order_id")["cust"].value_counts() >= 2).sum())},
         "features": {"numeric": numeric, "categorical": categorical},
         "split": split, "metrics": measured, "k": K,
-        "reliability": metrics.reliability(y_hold, predicted) if len(y_hold) else [],
+        "breakdown": _breakdown(holdout, y_hold, scored, model.products),
+        "reliability": metrics.reliability(y_hold, scored["model"]) if len(y_hold) else [],
         "importance": importance(model, holdout, y_hold),
         "drift_reference": {key: float(holdout[key].mean()) for key in KEY_INPUTS if len(holdout)},
         "data_hash": registry.data_hash(pd.util.hash_pandas_object(h.purchases, index=False).to_numpy().tobytes(),

@@ -119,7 +119,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_score(args: argparse.Namespace) -> None:
     """Score with the champion: win (open deals, also stored on the deals), cross-sell (customers without the
-    product) or lead (every contact's lead score field). The CSV goes through the safe exporter."""
+    product, also stored for segments' "cross-sell likelihood" condition) or lead (every contact's lead score
+    field). The CSV goes through the safe exporter."""
     from crm.exporting import frame_to_csv
 
     engine = get_engine()
@@ -136,7 +137,7 @@ def cmd_score(args: argparse.Namespace) -> None:
         if not args.product:
             raise CRMError("score cross-sell needs --product NAME")
         from crm.ml.crosssell import score_product
-        frame = score_product(engine, args.product, level=args.level)
+        frame = score_product(engine, args.product, level=args.level, store=True)
     Path(args.out).write_bytes(frame_to_csv(frame[["id", "external_id", "probability"]]))
     print(f"Scored {len(frame):,} rows into {args.out}.")
 

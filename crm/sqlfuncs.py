@@ -61,3 +61,25 @@ def _unindexed(element, compiler, **kw):
 @compiles(unindexed, "sqlite")
 def _unindexed_sqlite(element, compiler, **kw):
     return "+" + compiler.process(next(iter(element.clauses)), **kw)
+
+
+class epoch(FunctionElement):  # noqa: N801 - used like a SQL function
+    """Seconds since 1970-01-01 UTC of a timestamp or date, as a float (NULL stays NULL)."""
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element, compiler, **kw):
+    (clause,) = element.clauses
+    # The argument appears twice, so it is compiled twice: each copy binds its own parameters.
+    arg, again = compiler.process(clause, **kw), compiler.process(clause, **kw)
+    # Whole seconds by unixepoch() (SQLite ≥ 3.38) plus the stored microseconds: exact, where julianday() drifts by
+    # tens of microseconds and a time stored on a whole second could floor to the second before.
+    return f"(unixepoch(substr({arg}, 1, 19)) + coalesce(CAST(substr({again}, 20) AS REAL), 0.0))"
+
+
+@compiles(epoch, "postgresql")
+def _epoch_postgres(element, compiler, **kw):
+    (arg,) = (compiler.process(a, **kw) for a in element.clauses)
+    return f"CAST(EXTRACT(EPOCH FROM {arg}) AS DOUBLE PRECISION)"

@@ -1,6 +1,7 @@
 """The model commands end to end, as scripts and cron use them, on a small data set brought in with `crm import`:
 train prints a JSON summary against baselines, score writes a safe CSV, evaluate prints the champion's metrics."""
 import csv
+import sqlite3
 import io
 import json
 import random
@@ -85,6 +86,10 @@ def test_train_score_and_evaluate_every_model_from_the_command_line(imported, tm
     assert scored.returncode == 0, scored.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert 0 < len(rows) < 60  # customers who already own Analytics are not scored
+    with sqlite3.connect(crm.db) as conn:  # stored too, for segments' "cross-sell likelihood" condition
+        stored = dict(conn.execute("SELECT record_id, probability FROM prediction_score "
+                                   "WHERE model = 'cross-sell' AND entity = 'contact'").fetchall())
+    assert stored == {int(r["id"]): float(r["probability"]) for r in rows}
 
     leads = crm("score", "lead")
     assert leads.returncode == 0 and json.loads(leads.stdout)["contacts"] == 60

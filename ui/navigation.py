@@ -29,6 +29,7 @@ PIPELINE = PageSpec("pages/pipeline.py", "Pipeline", ":material/view_kanban:", "
 DEAL = PageSpec("pages/deal.py", "Deal", ":material/handshake:", "deal-detail", hidden=True)
 FORECAST = PageSpec("pages/forecast.py", "Forecast", ":material/trending_up:", "sales-forecast")
 MODELS = PageSpec("pages/models.py", "Models", ":material/model_training:", "model-cards")
+SEGMENTS = PageSpec("pages/segments.py", "Segments", ":material/filter_alt:", "segment-builder")
 
 
 def _roles_with(right: str) -> frozenset[Role]:
@@ -43,7 +44,8 @@ def _roles_with(right: str) -> frozenset[Role]:
 IMPORT_ROLES = _roles_with("data.import")
 PIPELINE_ROLES = _roles_with("deals.edit_own")
 FORECAST_ROLES = _roles_with("forecast.view")
-MODEL_ROLES = FORECAST_ROLES | _roles_with("segments.manage")  # managers, marketers (cross-sell), admins
+SEGMENT_ROLES = _roles_with("segments.manage")  # marketers and admins
+MODEL_ROLES = FORECAST_ROLES | SEGMENT_ROLES  # managers, marketers (cross-sell), admins
 
 
 def pages_for(role: Role | str | None) -> list[PageSpec]:
@@ -55,6 +57,8 @@ def pages_for(role: Role | str | None) -> list[PageSpec]:
         pages += [PIPELINE, DEAL]
     if Role(role) in FORECAST_ROLES:
         pages.append(FORECAST)
+    if Role(role) in SEGMENT_ROLES:
+        pages.append(SEGMENTS)
     if Role(role) in MODEL_ROLES:
         pages.append(MODELS)
     if Role(role) in IMPORT_ROLES:

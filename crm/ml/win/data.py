@@ -5,43 +5,20 @@ loaded is one condition on the deal table (closed deals for training, open ones 
 history and line items follow the deals through a join, never one query per deal.
 """
 import math
-from datetime import UTC, datetime
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Float, and_, case, func, literal, null, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import Engine, and_, case, func, literal, null, select
 
 from crm.db import read_scope
 from crm.models import (
     Activity, BehaviorEvent, Company, CustomFieldDef, CustomFieldValue, Deal, DealLineItem, DealStageHistory,
     Pipeline, Product, Stage, User,
 )
-
-
-class epoch(FunctionElement):  # noqa: N801 - used like a SQL function
-    """Seconds since 1970-01-01 UTC of a timestamp or date, as a float (NULL stays NULL)."""
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(epoch, "sqlite")
-def _epoch_sqlite(element, compiler, **kw):
-    (clause,) = element.clauses
-    # The argument appears twice, so it is compiled twice: each copy binds its own parameters.
-    arg, again = compiler.process(clause, **kw), compiler.process(clause, **kw)
-    # Whole seconds by unixepoch() (SQLite ≥ 3.38) plus the stored microseconds: exact, where julianday() drifts by
-    # tens of microseconds and a time stored on a whole second could floor to the second before.
-    return f"(unixepoch(substr({arg}, 1, 19)) + coalesce(CAST(substr({again}, 20) AS REAL), 0.0))"
-
-
-@compiles(epoch, "postgresql")
-def _epoch_postgres(element, compiler, **kw):
-    (arg,) = (compiler.process(a, **kw) for a in element.clauses)
-    return f"CAST(EXTRACT(EPOCH FROM {arg}) AS DOUBLE PRECISION)"
+from crm.sqlfuncs import epoch
 
 
 DAY, RECENT_DAYS = 86_400.0, 30  # the feature windows (crm.ml.win.features reads them from here)

@@ -12,6 +12,7 @@ from crm.exporting import FORMATS, export_filename, frame_to_bytes
 from crm.segments import actions, service
 from crm.segments.options import describe as in_words
 from crm.tags import list_tags
+from crm.users import list_teams
 from ui import segment_analytics, segment_builder, session
 from ui.directory import version
 from ui.forms import describe, run_action
@@ -82,14 +83,16 @@ def _manage() -> None:
     right.markdown(f"**{chosen.kind.capitalize()} {chosen.entity} segment.** {md_escape(words)}")
     if chosen.description:
         right.caption(md_escape(chosen.description))
-    export_tab, tag_tab, task_tab, list_tab, history_tab = st.tabs(
-        ["Export", "Tag", "Tasks for reps", "Add to a list", "Snapshots"])
+    export_tab, tag_tab, task_tab, owner_tab, list_tab, history_tab = st.tabs(
+        ["Export", "Tag", "Tasks for reps", "Assign owners", "Add to a list", "Snapshots"])
     with export_tab:
         _export(chosen)
     with tag_tab:
         _tag(chosen)
     with task_tab:
         _tasks(chosen)
+    with owner_tab:
+        _assign(chosen)
     with list_tab:
         _add_to_list(chosen, segments)
     with history_tab:
@@ -119,12 +122,12 @@ def _export(segment: service.SegmentView) -> None:
         result = _act(lambda s, who: actions.export_segment(session=s, actor=who, segment=segment,
                                                             include_do_not_contact=include))
         if result is not None:
-            st.session_state["seg_export_file"] = (frame_to_bytes(result.frame, fmt),
+            st.session_state["seg_export_file"] = (segment.id, frame_to_bytes(result.frame, fmt),
                                                    export_filename(segment.name, fmt), FORMATS[fmt],
                                                    len(result.frame), result.excluded_do_not_contact)
     prepared = st.session_state.get("seg_export_file")
-    if prepared:
-        data, filename, mime, rows, left_out = prepared
+    if prepared and prepared[0] == segment.id:  # a file prepared for another segment is not offered here
+        _, data, filename, mime, rows, left_out = prepared
         st.caption(f"{rows:,} records" + (f"; {left_out:,} do-not-contact left out" if left_out else "") +
                    ". The export is snapshotted and audited.")
         st.download_button(f"Download {filename}", data=data, file_name=filename, mime=mime, key="seg_export_dl",
@@ -163,6 +166,28 @@ def _tasks(segment: service.SegmentView) -> None:
 def _task_message(done) -> str:
     skipped = f"; {len(done.unassigned):,} contacts have no team with reps" if done.unassigned else ""
     return f"{done.created:,} tasks created for {len(done.by_rep)} reps{skipped}"
+
+
+def _assign(segment: service.SegmentView) -> None:
+    if segment.entity != "contact":
+        st.caption("Owners are assigned for contact segments.")
+        return
+    if not actor.can("contacts.edit_all"):
+        st.caption("Handing contacts to new owners needs the right to edit every contact (admins). "
+                   "Tasks for reps leave the owners as they are.")
+        return
+    with read_scope() as s:
+        teams = {t.id: t.name for t in list_teams(session=s, actor=actor)}
+    if not teams:
+        st.caption("No teams yet.")
+        return
+    with st.form("seg_assign_form"):
+        team = st.selectbox("Team", list(teams), format_func=teams.get, key="seg_assign_team")
+        st.caption("The members go to the team's active reps in turn; every change is audited.")
+        if st.form_submit_button("Assign owners"):
+            _act(lambda s, who: "Assigned: " + ", ".join(
+                f"{name} {n:,}" for name, n in actions.assign_owners(session=s, actor=who, segment=segment,
+                                                                     team_id=team).items()))
 
 
 def _add_to_list(segment: service.SegmentView, segments: list[service.SegmentView]) -> None:

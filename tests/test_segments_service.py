@@ -13,11 +13,12 @@ from crm.errors import EditConflict, PermissionDenied, ValidationFailed
 from crm.exporting import frame_to_csv
 from crm.models import Activity, AuditLog, Contact, ContactTag, SegmentSnapshot, Tag, User
 from crm.permissions import load_actor
-from crm.segments.actions import add_to_static, create_tasks, export_segment, tag_segment
+from crm.segments.actions import add_to_static, assign_owners, create_tasks, export_segment, tag_segment
 from crm.segments.service import (
     compare_snapshots, count_matching, count_segment, create_segment, delete_segment, get_segment, list_segments,
     sample, snapshot_members, take_snapshot, update_segment,
 )
+from tests.factories import make_user
 from tests.test_cli import crm  # noqa: F401 - the CLI fixture
 from tests.test_segments_compiler import NOW, one, world  # noqa: F401 - the shared hand-made data set
 
@@ -121,6 +122,28 @@ def test_tag_tasks_and_add_to_list_act_on_the_members(world):
         assert len(s.exec(select(Activity).where(Activity.subject == "Call about renewal")).all()) == 2
         purposes = sorted(x.purpose for x in s.exec(select(SegmentSnapshot)).all())
     assert purposes == ["add to list", "add to list", "tag", "tasks"]
+
+
+def test_owners_are_assigned_round_robin_within_a_team_by_those_who_may_edit(world, engine):
+    engine, who, ids = world
+    second = make_user(engine, "rep", team="East", name="Abe East")  # sorts before "Rep East"
+    admin = make_user(engine, "admin", name="Ada Admin")
+    everyone = {"groups": []}
+    with session_scope(engine) as s:
+        segment = create_segment(session=s, actor=who, name="All", definition=everyone)
+        with pytest.raises(PermissionDenied):  # a marketer reads every contact but may not edit them
+            assign_owners(session=s, actor=who, segment=segment, team_id=team_of(s, ids["east"]))
+    with session_scope(engine) as s:
+        given = assign_owners(session=s, actor=load_actor(s, admin), segment=segment,
+                              team_id=team_of(s, ids["east"]))
+        owners = dict(s.exec(select(Contact.first_name, Contact.owner_id).where(Contact.deleted_at.is_(None))).all())
+    # members by id (Ann, Bob, Cara, Dan) to the reps by name (Abe East, Rep East) in turn
+    assert given == {"Abe East": 2, "Rep East": 2}
+    assert owners == {"Ann": second, "Bob": ids["east"], "Cara": second, "Dan": ids["east"]}
+
+
+def team_of(s, user_id: int) -> int:
+    return s.get(User, user_id).team_id
 
 
 def test_rights_conflicts_and_audit(world):

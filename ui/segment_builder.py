@@ -22,6 +22,8 @@ from ui.forms import describe
 from ui.text import md_escape
 
 STATE = "seg_builder"
+SAMPLE_LABELS = {"name": "Name", "email": "Email", "company": "Company", "lifecycle_stage": "Lifecycle stage",
+                 "country": "Country", "owner": "Owner", "domain": "Domain", "industry": "Industry"}
 _ids = itertools.count(1)
 
 
@@ -190,5 +192,6 @@ def live_count(actor: Actor, built: dict) -> bool:
     noun = "contacts" if built["entity"] == "contact" else "companies"
     st.metric(f"Matching {noun}", f"{found:,}")
     if len(rows):
-        st.dataframe(rows.drop(columns=["id"]), hide_index=True, key="segc_sample")
+        st.caption("A few of them, most recently updated first")
+        st.dataframe(rows.drop(columns=["id"]).rename(columns=SAMPLE_LABELS), hide_index=True, key="segc_sample")
     return True

@@ -16,7 +16,8 @@ from sqlmodel import Session, select
 from crm.audit import audit
 from crm.errors import ValidationFailed
 from crm.listing import export_companies, export_contacts
-from crm.models import Contact, SegmentMember
+from crm.contacts import assign_owner
+from crm.models import Contact, SegmentMember, User
 from crm.permissions import Actor, require
 from crm.segments.compiler import entity_table
 from crm.segments.service import (
@@ -78,6 +79,30 @@ def create_tasks(*, session: Session, actor: Actor, segment: SegmentView, subjec
           changes={"created": (None, result.created), "unassigned": (None, len(result.unassigned)),
                    "snapshot": (None, snapshot.id)}, record_version=segment.version)
     return result
+
+
+def assign_owners(*, session: Session, actor: Actor, segment: SegmentView, team_id: int) -> dict[str, int]:
+    """Give the member contacts to the active reps of a team in turn (by name, members by id), through
+    crm.contacts.assign_owner: each change is audited and needs the right to edit those contacts (admins; a
+    marketer reads every contact but edits none). Returns contacts per rep."""
+    require(actor, "segments.manage", "assign a segment's members")
+    if segment.entity != "contact":
+        raise ValidationFailed("segment", "owners are assigned for contact segments")
+    reps = session.exec(select(User.id, User.full_name).where(User.team_id == team_id, User.role == "rep",
+                                                              User.active).order_by(User.full_name, User.id)).all()
+    if not reps:
+        raise ValidationFailed("team_id", "that team has no active reps")
+    snapshot, ids = _acted_on(session, actor, segment, "assign owners")
+    given = {}
+    for turn, (rep_id, rep_name) in enumerate(reps):
+        chunk = ids[turn::len(reps)]
+        if chunk:
+            assign_owner(session=session, actor=actor, contact_ids=chunk, owner_id=rep_id)
+        given[rep_name] = len(chunk)
+    audit(session, actor_id=actor.id, entity="segment", record_id=segment.id, action="assign owners",
+          changes={"team": (None, team_id), "contacts": (None, len(ids)), "snapshot": (None, snapshot.id)},
+          record_version=segment.version)
+    return given
 
 
 def add_to_static(*, session: Session, actor: Actor, segment: SegmentView, target: int | str) -> int:

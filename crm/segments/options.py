@@ -63,7 +63,7 @@ def _words(field: Field | None, c, names: dict) -> str:
     if c.op in ("in_last", "in_next", "more_than_days_ago"):
         return f"{label} {op.replace('N', str(c.days or c.value))}"
     values = c.value if isinstance(c.value, (list, tuple)) else [c.value]
-    shown = ", ".join(str(_name(field, v, names)) for v in values)
+    shown = ", ".join("yes" if v is True else "no" if v is False else str(_name(field, v, names)) for v in values)
     upper = f" and {c.upper}" if c.op == "between" else ""
     window = f" (last {c.days} days)" if c.days and c.op not in ("in_last", "in_next", "more_than_days_ago") else ""
     return f"{label} {op} {shown}{upper}{window}"

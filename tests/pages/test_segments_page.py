@@ -2,12 +2,14 @@
 exports it; reps do not get the page."""
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
 from crm import db
+from crm.clock import utcnow
 from crm.demo import DEMO_LOGINS, generate_demo
 from crm.models import Contact, Segment, SegmentMember, SegmentSnapshot, User
 from tests.pages.apptest import no_exception, signed_in
@@ -61,8 +63,8 @@ def test_a_marketer_builds_saves_and_exports_a_segment(demo):
             Contact.email_opt_in.is_(True))).one()
     assert expected > 0
     assert next(m for m in at.metric if m.label == "Matching contacts").value == f"{expected:,}"
-    sample = next(d.value for d in at.dataframe if "lifecycle_stage" in d.value.columns)
-    assert set(sample["lifecycle_stage"]) == {"customer"} and set(sample["country"]) == {"US"}
+    sample = next(d.value for d in at.dataframe if "Lifecycle stage" in d.value.columns)
+    assert set(sample["Lifecycle stage"]) == {"customer"} and set(sample["Country"]) == {"US"}
 
     at.text_input(key="seg_save_name").input("US customers who opted in")  # sent with the form's submit
     at.button(key="FormSubmitter:seg_save-Save segment").click().run()
@@ -73,7 +75,7 @@ def test_a_marketer_builds_saves_and_exports_a_segment(demo):
 
     at.button(key="seg_export_go").click().run()
     no_exception(at)
-    data, filename, *_ = at.session_state["seg_export_file"]
+    _, data, filename, *_ = at.session_state["seg_export_file"]
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert filename.endswith(".csv") and len(rows) <= expected
     assert all(r["lifecycle_stage"] == "customer" and r["country"] == "US" for r in rows)
@@ -121,3 +123,27 @@ def test_rfm_and_clusters_become_segments(demo):
     assert saved[rfm_name].definition["group"] == group and sizes[rfm_name] == members
     assert saved[cluster_name].definition["analytic"] == "clusters"
     assert sizes[cluster_name] == int(clusters.set_index("cluster").loc[1, "size"])
+
+
+def test_an_admin_hands_a_segment_to_a_team_and_a_marketer_may_not(demo):
+    from crm.permissions import load_actor
+    from crm.segments.service import create_segment
+
+    with db.session_scope() as s:
+        admin = load_actor(s, demo["admin"])
+        create_segment(session=s, actor=admin, name="Recent leads", definition={"groups": [{"conditions": [
+            {"field": "lifecycle_stage", "op": "equals", "value": "lead"},
+            {"field": "created_at", "op": "in_last", "days": 30}]}]})
+        members = s.exec(select(Contact.id).where(Contact.deleted_at.is_(None), Contact.lifecycle_stage == "lead",
+                                                 Contact.created_at >= utcnow() - timedelta(days=30))).all()
+    at = segments_page(demo["marketer"])
+    assert any("needs the right to edit every contact" in c.value for c in at.caption)
+    at = segments_page(demo["admin"])
+    team = at.selectbox(key="seg_assign_team").value
+    at.button(key="FormSubmitter:seg_assign_form-Assign owners").click().run()
+    no_exception(at)
+    assert any(x.value.startswith("Assigned: ") for x in at.success)
+    with db.read_scope() as s:
+        reps = set(s.exec(select(User.id).where(User.team_id == team, User.role == "rep", User.active)).all())
+        owners = set(s.exec(select(Contact.owner_id).where(Contact.id.in_(members))).all())
+    assert members and owners <= reps and len(owners) == min(len(reps), len(members))

@@ -98,8 +98,9 @@ def _xlsx_value(value: Any) -> Any:
         return value.astimezone(UTC).replace(tzinfo=None)  # XLSX has no time zones; our times are UTC
     if isinstance(value, (bool, int, float, Decimal, date, datetime)):
         return value
-    # XML 1.0 cannot hold most control characters (tab, LF and CR it can): they are dropped.
-    return ILLEGAL_CHARACTERS_RE.sub("", neutralize(value))
+    # XML 1.0 cannot hold most control characters (tab, LF and CR it can): they are dropped, and the result is
+    # neutralised again, since dropping a leading one can uncover a formula ("\x1f=…" → "=…").
+    return neutralize(ILLEGAL_CHARACTERS_RE.sub("", neutralize(value)))
 
 
 def _cell(sheet, value: Any) -> WriteOnlyCell:

@@ -8,7 +8,7 @@ import streamlit as st
 from crm.clock import today, utcnow
 from crm.errors import CRMError
 from ui import session, training
-from ui.forms import describe, run_action
+from ui.forms import act
 from ui.model_cards import show_card
 from ui.model_data import card, products, top_buyers
 from ui.text import md_escape
@@ -78,12 +78,12 @@ def _cross_sell_targets() -> None:
         name = st.text_input("Segment name", value=f"Likely buyers of {product} ({today():%Y-%m-%d})",
                              max_chars=120, key="xs_segment_name")
         if st.form_submit_button("Save as a static segment", type="primary"):
-            _act(lambda s, who: _segment(s, who, name, product, ids))
+            act(lambda s, who: _segment(s, who, name, product, ids))
     with right.form("xs_tasks_form"):
         subject = st.text_input("Task", value=f"Offer {product}", max_chars=200, key="xs_task_subject")
         due = st.date_input("Due", value=today() + timedelta(days=7), key="xs_task_due")
         if st.form_submit_button("Create follow-up tasks for reps"):
-            _act(lambda s, who: _tasks(s, who, ids, subject, due))
+            act(lambda s, who: _tasks(s, who, ids, subject, due))
 
 
 def _segment(s, who, name: str, product: str, ids: list[int]) -> str:
@@ -101,14 +101,6 @@ def _tasks(s, who, ids: list[int], subject: str, due) -> str:
                                   due_at=datetime.combine(due, time(17, 0)).replace(tzinfo=utcnow().tzinfo))
     skipped = f"; {len(done.unassigned)} contacts have no team with reps" if done.unassigned else ""
     return f"{done.created:,} tasks created for {len(done.by_rep)} reps{skipped}"
-
-
-def _act(action) -> None:
-    result = run_action(action)
-    if isinstance(result, CRMError):
-        st.error(md_escape(describe(result)), icon=":material/error:")
-    elif result is not None:
-        st.success(md_escape(result), icon=":material/check_circle:")
 
 
 for tab, model in zip(st.tabs(list(MODELS.values())), MODELS):

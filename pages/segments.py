@@ -15,7 +15,7 @@ from crm.tags import list_tags
 from crm.users import list_teams
 from ui import segment_analytics, segment_builder, session
 from ui.directory import version
-from ui.forms import describe, run_action
+from ui.forms import act, describe
 from ui.text import md_escape
 
 actor = session.current_actor()
@@ -23,16 +23,6 @@ st.title("Segments")
 if not actor.can("segments.manage"):
     st.info("Segments are built by marketers and admins.", icon=":material/lock:")
     st.stop()
-
-
-def _act(action) -> object:
-    result = run_action(action)
-    if isinstance(result, CRMError):
-        st.error(md_escape(describe(result)), icon=":material/error:")
-        return None
-    if isinstance(result, str):
-        st.success(md_escape(result), icon=":material/check_circle:")
-    return result
 
 
 @st.cache_data(ttl=600, max_entries=64, show_spinner=False)
@@ -59,7 +49,7 @@ def _build() -> None:
                                                "static": "Static (members frozen now)"}[k])
         note = st.text_area("Description (optional)", max_chars=1000, key="seg_save_description")
         if st.form_submit_button("Save segment", type="primary", disabled=not complete):
-            _act(lambda s, who: _saved_message(service.create_segment(
+            act(lambda s, who: _saved_message(service.create_segment(
                 session=s, actor=who, name=name, definition=definition, kind=kind, description=note)))
 
 
@@ -119,7 +109,7 @@ def _export(segment: service.SegmentView) -> None:
                    icon=":material/warning:")
     fmt = st.radio("Format", list(FORMATS), horizontal=True, key="seg_export_fmt", format_func=str.upper)
     if st.button("Prepare the export", key="seg_export_go", icon=":material/inventory:"):
-        result = _act(lambda s, who: actions.export_segment(session=s, actor=who, segment=segment,
+        result = act(lambda s, who: actions.export_segment(session=s, actor=who, segment=segment,
                                                             include_do_not_contact=include))
         if result is not None:
             st.session_state["seg_export_file"] = (segment.id, frame_to_bytes(result.frame, fmt),
@@ -145,7 +135,7 @@ def _tag(segment: service.SegmentView) -> None:
         remove = st.radio("Do", [False, True], horizontal=True, key="seg_tag_remove",
                           format_func=lambda r: "Remove it from every member" if r else "Add it to every member")
         if st.form_submit_button("Apply"):
-            _act(lambda s, who: f"{actions.tag_segment(session=s, actor=who, segment=segment, tag_id=tag, remove=remove):,}"
+            act(lambda s, who: f"{actions.tag_segment(session=s, actor=who, segment=segment, tag_id=tag, remove=remove):,}"
                                 f" records changed")
 
 
@@ -159,7 +149,7 @@ def _tasks(segment: service.SegmentView) -> None:
         st.caption("One task per member, for the reps of the contact owner's team in turn.")
         if st.form_submit_button("Create tasks"):
             due_at = datetime.combine(due, time(17, 0)).replace(tzinfo=utcnow().tzinfo)
-            _act(lambda s, who: _task_message(actions.create_tasks(session=s, actor=who, segment=segment,
+            act(lambda s, who: _task_message(actions.create_tasks(session=s, actor=who, segment=segment,
                                                                    subject=subject, due_at=due_at)))
 
 
@@ -185,7 +175,7 @@ def _assign(segment: service.SegmentView) -> None:
         team = st.selectbox("Team", list(teams), format_func=teams.get, key="seg_assign_team")
         st.caption("The members go to the team's active reps in turn; every change is audited.")
         if st.form_submit_button("Assign owners"):
-            _act(lambda s, who: "Assigned: " + ", ".join(
+            act(lambda s, who: "Assigned: " + ", ".join(
                 f"{name} {n:,}" for name, n in actions.assign_owners(session=s, actor=who, segment=segment,
                                                                      team_id=team).items()))
 
@@ -198,7 +188,7 @@ def _add_to_list(segment: service.SegmentView, segments: list[service.SegmentVie
     with st.form("seg_list_form"):
         target = st.selectbox("Static segment", list(lists), format_func=lists.get, key="seg_list_target")
         if st.form_submit_button("Add the members"):
-            _act(lambda s, who: f"{actions.add_to_static(session=s, actor=who, segment=segment, target=target):,} "
+            act(lambda s, who: f"{actions.add_to_static(session=s, actor=who, segment=segment, target=target):,} "
                                 f"added to {lists[target]}")
 
 

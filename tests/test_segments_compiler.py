@@ -336,3 +336,25 @@ def test_a_thousand_random_condition_trees_compile_and_run(world):
 
     run()
     assert len(runs) >= 1000
+
+
+COMPANY_CASES = [
+    ("industry", "equals", "RETAIL", {}, {"Acme"}),
+    ("industry", "not_in", ["Retail"], {}, {"Beta"}),
+    ("employees", "lt", 50, {}, {"Beta"}),
+    ("country", "in", ["DE"], {}, {"Beta"}),
+    ("domain", "is_empty", None, {}, {"Acme", "Beta"}),
+    ("tags", "has_none", ["VIP"], {}, {"Acme", "Beta"}),
+    ("cf.company.renewal", "in_next", None, {"days": 30}, {"Acme"}),
+    ("order_count", "equals", 0, {}, {"Acme", "Beta"}),  # the fixture's orders name contacts, not companies
+]
+
+
+@pytest.mark.parametrize("field, op, value, extra, expected", COMPANY_CASES,
+                         ids=[f"company-{c[0]}-{c[1]}" for c in COMPANY_CASES])
+def test_company_segments(world, field, op, value, extra, expected):
+    engine, who, _ = world
+    definition = {"entity": "company", **one(field, op, value, **extra)}
+    with read_scope(engine) as s:
+        condition = compile_definition(s, who, definition, now=NOW)
+        assert set(s.exec(select(Company.name).where(condition)).all()) == expected

@@ -101,6 +101,18 @@ def run_action(action: Callable[[Any, Actor], str]) -> str | CRMError | None:
         return exc
 
 
+def act(action: Callable[[Any, Actor], Any]) -> Any:
+    """run_action, then show its outcome: the error in words, or a message it returned. Returns what the action
+    returned (None if it failed or nobody is signed in), for actions that hand back more than a message."""
+    result = run_action(action)
+    if isinstance(result, CRMError):
+        st.error(md_escape(describe(result)), icon=":material/error:")
+        return None
+    if isinstance(result, str):
+        st.success(md_escape(result), icon=":material/check_circle:")
+    return result
+
+
 def describe(exc: CRMError) -> str:
     """An error in one line: a validation error names its field as the forms label it."""
     return f"{field_label(exc.field)}: {exc.reason}" if isinstance(exc, ValidationFailed) else exc.message

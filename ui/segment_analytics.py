@@ -13,7 +13,7 @@ from crm.permissions import Actor
 from crm.segments.clusters import cluster_contacts, save_cluster_segment
 from crm.segments.rfm import GROUPS, compute_rfm, save_rfm_group
 from ui.directory import version
-from ui.forms import describe, run_action
+from ui.forms import act, describe
 from ui.text import md_escape
 
 
@@ -27,14 +27,6 @@ def _rfm(actor: Actor, data_version: int):
 def _clusters(actor: Actor, seed: int, data_version: int):
     with read_scope() as s:
         return cluster_contacts(session=s, actor=actor, seed=seed)
-
-
-def _act(action) -> None:
-    result = run_action(action)
-    if isinstance(result, CRMError):
-        st.error(md_escape(describe(result)), icon=":material/error:")
-    elif result is not None:
-        st.success(md_escape(result), icon=":material/check_circle:")
 
 
 def rfm(actor: Actor) -> None:
@@ -63,7 +55,7 @@ def rfm(actor: Actor) -> None:
         group = st.selectbox("Group", present, key="rfm_group")
         name = st.text_input("Segment name", value=f"RFM {today():%Y-%m-%d}", max_chars=100, key="rfm_name")
         if st.form_submit_button("Save the group as a static segment", type="primary"):
-            _act(lambda s, who: _saved(save_rfm_group(session=s, actor=who, result=result, group=group,
+            act(lambda s, who: _saved(save_rfm_group(session=s, actor=who, result=result, group=group,
                                                       name=f"{name} – {group}")))
 
 
@@ -92,7 +84,7 @@ def clusters(actor: Actor) -> None:
         cluster = st.selectbox("Cluster", found.clusters["cluster"].tolist(), key="cl_pick")
         name = st.text_input("Segment name", value=f"Cluster {today():%Y-%m-%d}", max_chars=100, key="cl_name")
         if st.form_submit_button("Save the cluster as a static segment", type="primary"):
-            _act(lambda s, who: _saved(save_cluster_segment(session=s, actor=who, clustering=found,
+            act(lambda s, who: _saved(save_cluster_segment(session=s, actor=who, clustering=found,
                                                             cluster=int(cluster), name=f"{name} #{cluster}")))
 
 

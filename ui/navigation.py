@@ -29,6 +29,7 @@ PIPELINE = PageSpec("pages/pipeline.py", "Pipeline", ":material/view_kanban:", "
 DEAL = PageSpec("pages/deal.py", "Deal", ":material/handshake:", "deal-detail", hidden=True)
 FORECAST = PageSpec("pages/forecast.py", "Forecast", ":material/trending_up:", "sales-forecast")
 MODELS = PageSpec("pages/models.py", "Models", ":material/model_training:", "model-cards")
+KPIS = PageSpec("pages/kpis.py", "KPIs", ":material/monitoring:", "kpi-dashboard")
 SEGMENTS = PageSpec("pages/segments.py", "Segments", ":material/filter_alt:", "segment-builder")
 
 
@@ -56,7 +57,7 @@ def pages_for(role: Role | str | None) -> list[PageSpec]:
     if Role(role) in PIPELINE_ROLES:
         pages += [PIPELINE, DEAL]
     if Role(role) in FORECAST_ROLES:
-        pages.append(FORECAST)
+        pages += [FORECAST, KPIS]
     if Role(role) in SEGMENT_ROLES:
         pages.append(SEGMENTS)
     if Role(role) in MODEL_ROLES:

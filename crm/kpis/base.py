@@ -1,0 +1,59 @@
+"""What every KPI shares: the filter it is computed for, and the shape of its result.
+
+A metric is one function `(session, actor, KpiFilter) -> Metric`, computed in SQL, registered in
+`crm.kpis.METRICS` under its key. Its docstring and docs/kpis.md give the definition, the formula and the edge
+cases; `records(...)` returns the rows behind the number (the drill-down). A ratio with a zero denominator is
+`value=None`, which pages show as "—", never as 0 %.
+"""
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlmodel import Session
+
+from crm.forecast.scope import Scope, resolve_scope
+from crm.permissions import Actor
+
+
+@dataclass(frozen=True)
+class KpiFilter:
+    """The period is [start, end] in whole days (UTC), both inclusive. Hashable, so pages can cache on it.
+    pipeline, team and owner narrow deal-based metrics; segment (a saved contact segment's id) narrows the
+    customer-based ones to its members."""
+    start: date
+    end: date
+    pipeline_id: int | None = None
+    team_id: int | None = None
+    owner_id: int | None = None
+    segment_id: int | None = None
+
+    @property
+    def since(self) -> datetime:
+        """The period's first moment."""
+        return datetime.combine(self.start, time.min, tzinfo=UTC)
+
+    @property
+    def until(self) -> datetime:
+        """The first moment after the period (exclusive bound)."""
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+
+    def previous(self) -> "KpiFilter":
+        """The period of the same length just before this one: what "change" compares with."""
+        days = (self.end - self.start).days + 1
+        return KpiFilter(self.start - timedelta(days=days), self.start - timedelta(days=1), self.pipeline_id,
+                         self.team_id, self.owner_id, self.segment_id)
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    value: float | None  # None: not defined for this period (a zero denominator, no data)
+    unit: str  # "ratio" (0..1, shown as %), "money", "days", "hours", "count", "score"
+    numerator: float | None = None  # the parts of a ratio, for the drill-down's "n of m"
+    denominator: float | None = None
+    detail: dict = field(default_factory=dict)  # e.g. per channel, per stage; plain JSON-able values
+
+
+def deal_scope(session: Session, actor: Actor, flt: KpiFilter) -> Scope:
+    """The deal owners the metric may count, refused beyond what the actor may read (the forecast's rule)."""
+    return resolve_scope(session, actor, pipeline_id=flt.pipeline_id, team_id=flt.team_id, owner_id=flt.owner_id)

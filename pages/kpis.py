@@ -1,0 +1,94 @@
+"""The KPI dashboard for managers: every metric with its change against the previous period, the rows behind any
+one of them, and the funnel, stage durations, revenue, NPS and CAC charts. Cached on the data version, so a write
+anywhere shows on the next run."""
+import plotly.express as px
+import streamlit as st
+
+from crm.errors import CRMError
+from crm.kpis.catalogue import BY_KEY, KPIS, metrics_frame
+from ui import kpi_data, session
+from ui.exports import export_buttons
+from ui.kpi_view import change_text, kpi_filter, shown
+from ui.text import md_escape
+
+actor = session.current_actor()
+st.title("KPIs")
+if not actor.can("forecast.view"):
+    st.info("The KPI dashboard is for managers and admins.", icon=":material/lock:")
+    st.stop()
+
+flt = kpi_filter(actor)
+try:
+    metrics, previous = kpi_data.metrics(actor, flt), kpi_data.metrics(actor, flt.previous())
+except CRMError as exc:
+    st.error(md_escape(exc.message), icon=":material/block:")
+    st.stop()
+st.caption(f"{flt.start:%d %b %Y} – {flt.end:%d %b %Y}, compared with {flt.previous().start:%d %b %Y} – "
+           f"{flt.previous().end:%d %b %Y}. Definitions: docs/kpis.md.")
+
+for row in range(0, len(KPIS), 4):
+    for column, kpi in zip(st.columns(4), KPIS[row:row + 4]):
+        m, before = metrics[kpi.key], previous[kpi.key]
+        column.metric(kpi.label, shown(m.value, m.unit), change_text(m, before),
+                      delta_color="normal" if kpi.higher_is_better else "inverse", border=True,
+                      help=(kpi.compute.__doc__ or "").strip().split("\n\n")[0])
+
+focus = st.selectbox("Look closer at", [k.key for k in KPIS], format_func=lambda k: BY_KEY[k].label,
+                     key="kpi_focus")
+kpi = BY_KEY[focus]
+trend = kpi_data.trend(actor, flt, focus)
+if not trend.empty:
+    chart = px.line(trend, x="period", y="value", markers=True, labels={"value": kpi.label, "period": ""})
+    chart.update_layout(height=260, margin={"l": 0, "r": 0, "t": 10, "b": 0})
+    st.plotly_chart(chart, key="kpi_trend")
+rows = kpi_data.records(actor, flt, focus)
+st.caption(f"{len(rows):,} records behind {kpi.label.lower()}" if len(rows) else "No records behind this number.")
+if len(rows):
+    st.dataframe(rows, hide_index=True, key="kpi_records")
+
+st.subheader("Pipeline")
+funnel = kpi_data.frame("funnel", actor, flt)
+left, right = st.columns(2)
+if funnel.empty:
+    left.caption("No deals closed in this period.")
+else:
+    for pipeline, stages in funnel.groupby("pipeline", sort=False):
+        chart = px.funnel(stages, x="reached", y="stage", title=str(pipeline))
+        chart.update_layout(height=320, margin={"l": 0, "r": 0, "t": 40, "b": 0})
+        left.plotly_chart(chart, key=f"kpi_funnel_{pipeline}")
+durations = kpi_data.frame("stage_durations", actor, flt)
+if not durations.empty:
+    chart = px.bar(durations, x="stage", y=["median_days", "p75_days"], barmode="group", facet_row="outcome",
+                   labels={"value": "days in stage", "variable": ""})
+    chart.update_layout(height=360, margin={"l": 0, "r": 0, "t": 20, "b": 0})
+    right.plotly_chart(chart, key="kpi_durations")
+losses = kpi_data.frame("losses", actor, flt)
+if not losses.empty:
+    st.caption("Where deals were lost, and why")
+    st.dataframe(losses, hide_index=True, key="kpi_losses", column_config={
+        "share": st.column_config.NumberColumn(format="percent")})
+by = st.radio("Win rate by", ["source", "product", "rep"], horizontal=True, key="kpi_win_by")
+st.dataframe(kpi_data.frame("win_rates", actor, flt, by), hide_index=True, key="kpi_win_rates", column_config={
+    "win_rate": st.column_config.NumberColumn("Win rate", format="percent")})
+
+st.subheader("Customers")
+left, right = st.columns(2)
+revenue = kpi_data.frame("revenue_trend", actor, flt)
+if not revenue.empty:
+    chart = px.line(revenue, x="period_start", y="revenue", markers=True, title="Revenue",
+                    labels={"period_start": ""})
+    chart.update_layout(height=300, margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    left.plotly_chart(chart, key="kpi_revenue")
+nps = kpi_data.frame("nps_trend", actor, flt)
+if not nps.empty:
+    chart = px.line(nps, x="month", y="nps", markers=True, title="NPS", labels={"month": ""})
+    chart.update_layout(height=300, margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    right.plotly_chart(chart, key="kpi_nps")
+cac = kpi_data.frame("cac_by_channel", actor, flt)
+if not cac.empty:
+    chart = px.bar(cac, x="channel", y="cac", title="CAC by channel", hover_data=["spend", "new_customers"])
+    chart.update_layout(height=300, margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    st.plotly_chart(chart, key="kpi_cac")
+
+export_buttons(lambda s: metrics_frame(metrics, previous), stem=f"kpis-{flt.start:%Y%m%d}", key="kpi_export",
+               label="Export the KPIs")

@@ -1,0 +1,55 @@
+"""The KPI page's filter row and number formatting."""
+import streamlit as st
+
+from crm.clock import today
+from crm.db import read_scope
+from crm.forecast.periods import period_bounds, previous_periods
+from crm.kpis.base import KpiFilter, Metric
+from crm.permissions import Actor
+from crm.segments.service import list_segments
+from ui.pipeline_data import lookups
+
+PERIODS = {"month": "Month", "quarter": "Quarter"}
+UNITS = {"ratio": "{:.1%}", "money": "{:,.0f}", "days": "{:,.1f} d", "hours": "{:,.1f} h", "count": "{:,.0f}",
+         "score": "{:+.0f}"}
+
+
+def kpi_filter(actor: Actor) -> KpiFilter:
+    """Period (a month or quarter, against the one before), pipeline, team, rep and segment."""
+    known = lookups(actor)
+    cols = st.columns([1, 2, 2, 2, 2, 2])
+    kind = cols[0].radio("Period", list(PERIODS), key="kpi_kind", format_func=PERIODS.get)
+    current = period_bounds(kind, today())[0]
+    choices = [current, *[s for s, _ in previous_periods(kind, today(), 11)][::-1]]  # newest first
+    start = cols[1].selectbox("Period", choices, index=1, key=f"kpi_period_{kind}",
+                              format_func=lambda d: f"{d:%b %Y}" if kind == "month"
+                              else f"Q{(d.month - 1) // 3 + 1} {d.year}", help="The last complete one by default")
+    end = period_bounds(kind, start)[1]
+    pipelines = {p.id: p.name for p in known.pipelines}
+    pipeline = cols[2].selectbox("Pipeline", [None, *pipelines], key="kpi_pipeline",
+                                 format_func=lambda i: "All pipelines" if i is None else pipelines[i])
+    teams = {t.id: t.name for t in known.teams} if actor.can("deals.read_all") else {}
+    team = cols[3].selectbox("Team", [None, *teams], key="kpi_team", disabled=not teams,
+                             format_func=lambda i: "All I can see" if i is None else teams[i])
+    owner = cols[4].selectbox("Rep", [None, *known.owners], key="kpi_owner",
+                              format_func=lambda i: "Everyone" if i is None else known.owners[i])
+    with read_scope() as s:
+        segments = {x.id: x.name for x in list_segments(session=s, actor=actor)}
+    segment = cols[5].selectbox("Customers in segment", [None, *segments], key="kpi_segment",
+                                format_func=lambda i: "All customers" if i is None else segments[i])
+    return KpiFilter(start, end, pipeline, team, owner, segment)
+
+
+def shown(value: float | None, unit: str) -> str:
+    """A value in its unit; "—" where it is not defined (a zero denominator), never 0 %."""
+    return "—" if value is None else UNITS.get(unit, "{:,.2f}").format(value)
+
+
+def change_text(now: Metric, before: Metric) -> str | None:
+    """The change against the previous period: points for ratios, otherwise in the metric's unit."""
+    if now.value is None or before.value is None:
+        return None
+    difference = now.value - before.value
+    if now.unit == "ratio":
+        return f"{difference * 100:+.1f} pts"
+    return f"{difference:+,.1f}" if now.unit in ("days", "hours") else f"{difference:+,.0f}"

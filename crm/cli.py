@@ -329,7 +329,7 @@ def cmd_import(args: argparse.Namespace) -> None:
     print(json.dumps(summary.as_json(), indent=2, default=str))
 
 
-BENCH_PARTS = ("pages", "search", "pipeline", "models", "segments", "import")  # crm.bench.PARTS, without importing it
+BENCH_PARTS = ("pages", "search", "pipeline", "models", "segments", "kpis", "import")  # crm.bench.PARTS, without importing it
 
 
 def _bench_parts(value: str) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ def _days_sqlite(element, compiler, **kw):
 
 
 @compiles(days_between, "postgresql")
+@compiles(days_between, "duckdb")  # the bench's in-memory copy (crm.bench_kpis) reads like PostgreSQL
 def _days_postgres(element, compiler, **kw):
     earlier, later = (compiler.process(arg, **kw) for arg in element.clauses)
     return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
@@ -35,6 +36,7 @@ def _whole_days_sqlite(element, compiler, **kw):
 
 
 @compiles(whole_days, "postgresql")
+@compiles(whole_days, "duckdb")  # the bench's in-memory copy (crm.bench_kpis) reads like PostgreSQL
 def _whole_days_postgresql(element, compiler, **kw):
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
     return f"CAST(TRUNC(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400) AS INTEGER)"
@@ -80,6 +82,7 @@ def _epoch_sqlite(element, compiler, **kw):
 
 
 @compiles(epoch, "postgresql")
+@compiles(epoch, "duckdb")  # the bench's in-memory copy (crm.bench_kpis) reads like PostgreSQL
 def _epoch_postgres(element, compiler, **kw):
     (arg,) = (compiler.process(a, **kw) for a in element.clauses)
     return f"CAST(EXTRACT(EPOCH FROM {arg}) AS DOUBLE PRECISION)"

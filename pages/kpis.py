@@ -1,10 +1,13 @@
 """The KPI dashboard for managers: every metric with its change against the previous period, the rows behind any
 one of them, and the funnel, stage durations, revenue, NPS and CAC charts. Cached on the data version, so a write
 anywhere shows on the next run."""
+from dataclasses import replace
+
 import plotly.express as px
 import streamlit as st
 
 from crm.errors import CRMError
+from crm.forecast.periods import previous_periods
 from crm.kpis.catalogue import BY_KEY, KPIS, metrics_frame
 from ui import kpi_data, session
 from ui.exports import export_buttons
@@ -72,16 +75,19 @@ st.dataframe(kpi_data.frame("win_rates", actor, flt, by), hide_index=True, key="
     "win_rate": st.column_config.NumberColumn("Win rate", format="percent")})
 
 st.subheader("Customers")
+# Trends over the twelve months that end with the period, so a month shows its place in the year.
+year = replace(flt, start=previous_periods("month", flt.end, 11)[0][0])
 left, right = st.columns(2)
-revenue = kpi_data.frame("revenue_trend", actor, flt)
+revenue = kpi_data.frame("revenue_trend", actor, year)
 if not revenue.empty:
-    chart = px.line(revenue, x="period_start", y="revenue", markers=True, title="Revenue",
+    chart = px.line(revenue, x="period_start", y="revenue", markers=True, title="Revenue by month, last 12 months",
                     labels={"period_start": ""})
     chart.update_layout(height=300, margin={"l": 0, "r": 0, "t": 40, "b": 0})
     left.plotly_chart(chart, key="kpi_revenue")
-nps = kpi_data.frame("nps_trend", actor, flt)
+nps = kpi_data.frame("nps_trend", actor, year)
 if not nps.empty:
-    chart = px.line(nps, x="month", y="nps", markers=True, title="NPS", labels={"month": ""})
+    chart = px.line(nps, x="month", y="nps", markers=True, title="NPS by month, last 12 months",
+                    labels={"month": ""})
     chart.update_layout(height=300, margin={"l": 0, "r": 0, "t": 40, "b": 0})
     right.plotly_chart(chart, key="kpi_nps")
 cac = kpi_data.frame("cac_by_channel", actor, flt)

@@ -4,6 +4,7 @@ times and import speed.
 Results are printed and appended to docs/benchmarks.md with the machine and commit they were measured on.
 Later issues add their own rows through `extra_rows`; `parts` picks which of the slow measurements run.
 """
+import importlib
 import json
 import os
 import platform
@@ -84,52 +85,13 @@ def _render_pages(url: str, rounds: int) -> dict:
     return json.loads(done.stdout)
 
 
-def _search(url: str) -> dict:
-    from crm.bench_search import bench_search
-
+def _on(url: str, module: str, function: str, *args) -> dict:
+    """Run one part's bench function (crm.<module>.<function>(engine, *args)) on its own engine, imported late so
+    that `--only` loads only what it measures."""
+    bench = getattr(importlib.import_module(f"crm.{module}"), function)
     engine = make_engine(url)
     try:
-        return bench_search(engine)
-    finally:
-        engine.dispose()
-
-
-def _pipeline(url: str) -> dict:
-    from crm.bench_pipeline import bench_pipeline
-
-    engine = make_engine(url)
-    try:
-        return bench_pipeline(engine)
-    finally:
-        engine.dispose()
-
-
-def _models(url: str) -> dict:
-    from crm.bench_models import bench_models
-
-    engine = make_engine(url)
-    try:
-        return bench_models(engine, MODELS_DIR)
-    finally:
-        engine.dispose()
-
-
-def _segments(url: str) -> dict:
-    from crm.bench_segments import bench_segments
-
-    engine = make_engine(url)
-    try:
-        return bench_segments(engine)
-    finally:
-        engine.dispose()
-
-
-def _kpis(url: str) -> dict:
-    from crm.bench_kpis import bench_kpis
-
-    engine = make_engine(url)
-    try:
-        return bench_kpis(engine)
+        return bench(engine, *args)
     finally:
         engine.dispose()
 
@@ -214,12 +176,12 @@ def run_bench(*, size: str, seed: int, output: Path, record: bool, reuse: bool =
               parts: tuple[str, ...] = PARTS) -> BenchResult:
     load_before = os.getloadavg()[0]
     url, generation_s, summary = _prepare(size, seed, reuse)
-    models = _models(url) if "models" in parts else None  # first: the pages then show a live model
+    models = _on(url, "bench_models", "bench_models", MODELS_DIR) if "models" in parts else None  # first: the pages then show a live model
     rendered = _render_pages(url, rounds) if "pages" in parts else {"pages": [], "peak_rss_mb": None}
-    search = _search(url) if "search" in parts else None
-    pipeline = _pipeline(url) if "pipeline" in parts else None
-    segments = _segments(url) if "segments" in parts else None
-    kpis = _kpis(url) if "kpis" in parts else None
+    search = _on(url, "bench_search", "bench_search") if "search" in parts else None
+    pipeline = _on(url, "bench_pipeline", "bench_pipeline") if "pipeline" in parts else None
+    segments = _on(url, "bench_segments", "bench_segments") if "segments" in parts else None
+    kpis = _on(url, "bench_kpis", "bench_kpis") if "kpis" in parts else None
     imports = _import() if "import" in parts else None
     counts = summary.get("rows", summary) if isinstance(summary, dict) else {}
     result = BenchResult(size=size, generation_s=generation_s, db_mb=_db_megabytes(url), pages=rendered["pages"],

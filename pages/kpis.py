@@ -14,6 +14,13 @@ from ui.exports import export_buttons
 from ui.kpi_view import change_text, kpi_filter, shown
 from ui.text import md_escape
 
+
+def _chart(where, chart, key: str, height: int = 300) -> None:
+    """One layout for every chart on the page: compact margins, room for a title."""
+    chart.update_layout(height=height, margin={"l": 0, "r": 0, "t": 40 if chart.layout.title.text else 20, "b": 0})
+    where.plotly_chart(chart, key=key)
+
+
 actor = session.current_actor()
 st.title("KPIs")
 if not actor.can("forecast.view"):
@@ -41,9 +48,8 @@ focus = st.selectbox("Look closer at", [k.key for k in KPIS], format_func=lambda
 kpi = BY_KEY[focus]
 trend = kpi_data.trend(actor, flt, focus)
 if not trend.empty:
-    chart = px.line(trend, x="period", y="value", markers=True, labels={"value": kpi.label, "period": ""})
-    chart.update_layout(height=260, margin={"l": 0, "r": 0, "t": 10, "b": 0})
-    st.plotly_chart(chart, key="kpi_trend")
+    _chart(st, px.line(trend, x="period", y="value", markers=True, labels={"value": kpi.label, "period": ""}),
+           "kpi_trend", 260)
 rows = kpi_data.records(actor, flt, focus)
 st.caption(f"{len(rows):,} records behind {kpi.label.lower()}" if len(rows) else "No records behind this number.")
 if len(rows):
@@ -56,15 +62,11 @@ if funnel.empty:
     left.caption("No deals closed in this period.")
 else:
     for pipeline, stages in funnel.groupby("pipeline", sort=False):
-        chart = px.funnel(stages, x="reached", y="stage", title=str(pipeline))
-        chart.update_layout(height=320, margin={"l": 0, "r": 0, "t": 40, "b": 0})
-        left.plotly_chart(chart, key=f"kpi_funnel_{pipeline}")
+        _chart(left, px.funnel(stages, x="reached", y="stage", title=str(pipeline)), f"kpi_funnel_{pipeline}", 320)
 durations = kpi_data.frame("stage_durations", actor, flt)
 if not durations.empty:
-    chart = px.bar(durations, x="stage", y=["median_days", "p75_days"], barmode="group", facet_row="outcome",
-                   labels={"value": "days in stage", "variable": ""})
-    chart.update_layout(height=360, margin={"l": 0, "r": 0, "t": 20, "b": 0})
-    right.plotly_chart(chart, key="kpi_durations")
+    _chart(right, px.bar(durations, x="stage", y=["median_days", "p75_days"], barmode="group", facet_row="outcome",
+                         labels={"value": "days in stage", "variable": ""}), "kpi_durations", 360)
 losses = kpi_data.frame("losses", actor, flt)
 if not losses.empty:
     st.caption("Where deals were lost, and why")
@@ -80,21 +82,16 @@ year = replace(flt, start=previous_periods("month", flt.end, 11)[0][0])
 left, right = st.columns(2)
 revenue = kpi_data.frame("revenue_trend", actor, year)
 if not revenue.empty:
-    chart = px.line(revenue, x="period_start", y="revenue", markers=True, title="Revenue by month, last 12 months",
-                    labels={"period_start": ""})
-    chart.update_layout(height=300, margin={"l": 0, "r": 0, "t": 40, "b": 0})
-    left.plotly_chart(chart, key="kpi_revenue")
+    _chart(left, px.line(revenue, x="period_start", y="revenue", markers=True,
+                         title="Revenue by month, last 12 months", labels={"period_start": ""}), "kpi_revenue")
 nps = kpi_data.frame("nps_trend", actor, year)
 if not nps.empty:
-    chart = px.line(nps, x="month", y="nps", markers=True, title="NPS by month, last 12 months",
-                    labels={"month": ""})
-    chart.update_layout(height=300, margin={"l": 0, "r": 0, "t": 40, "b": 0})
-    right.plotly_chart(chart, key="kpi_nps")
+    _chart(right, px.line(nps, x="month", y="nps", markers=True, title="NPS by month, last 12 months",
+                          labels={"month": ""}), "kpi_nps")
 cac = kpi_data.frame("cac_by_channel", actor, flt)
 if not cac.empty:
-    chart = px.bar(cac, x="channel", y="cac", title="CAC by channel", hover_data=["spend", "new_customers"])
-    chart.update_layout(height=300, margin={"l": 0, "r": 0, "t": 40, "b": 0})
-    st.plotly_chart(chart, key="kpi_cac")
+    _chart(st, px.bar(cac, x="channel", y="cac", title="CAC by channel", hover_data=["spend", "new_customers"]),
+           "kpi_cac")
 
 export_buttons(lambda s: metrics_frame(metrics, previous), stem=f"kpis-{flt.start:%Y%m%d}", key="kpi_export",
                label="Export the KPIs")

@@ -26,7 +26,7 @@ if not actor.can("segments.manage"):
 
 
 @st.cache_data(ttl=600, max_entries=64, show_spinner=False)
-def _saved(_actor_id: int, data_version: int) -> list[service.SegmentView]:
+def _saved(actor_id: int, data_version: int) -> list[service.SegmentView]:
     with read_scope() as s:
         return service.list_segments(session=s, actor=actor)
 
@@ -53,6 +53,15 @@ def _build() -> None:
                 session=s, actor=who, name=name, definition=definition, kind=kind, description=note)))
 
 
+@st.cache_data(ttl=600, max_entries=64, show_spinner=False)
+def _overview(actor_id: int, segment: service.SegmentView, data_version: int):
+    """Members now, the definition in words, and the snapshots: read once per segment and data version, not on
+    every run of the page (a dynamic segment's count is a full evaluation)."""
+    with read_scope() as s:
+        return (service.count_segment(session=s, actor=actor, segment=segment), _in_words(s, segment),
+                service.list_snapshots(session=s, actor=actor, segment_id=segment.id))
+
+
 def _saved_message(view: service.SegmentView) -> str:
     return f"Segment {view.name} saved ({view.kind})"
 
@@ -64,10 +73,7 @@ def _manage() -> None:
         return
     by_id = {s.id: s for s in segments}
     chosen = by_id[st.selectbox("Segment", list(by_id), key="seg_pick", format_func=lambda i: by_id[i].name)]
-    with read_scope() as s:
-        members = service.count_segment(session=s, actor=actor, segment=chosen)
-        words = _in_words(s, chosen)
-        snapshots = service.list_snapshots(session=s, actor=actor, segment_id=chosen.id)
+    members, words, snapshots = _overview(actor.id, chosen, version())
     left, right = st.columns([1, 3])
     left.metric("Members now", f"{members:,}")
     right.markdown(f"**{chosen.kind.capitalize()} {chosen.entity} segment.** {md_escape(words)}")

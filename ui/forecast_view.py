@@ -28,6 +28,20 @@ def period_choices(kind: str, day: date) -> list[date]:
     return [*later[::-1], current, *[start for start, _ in previous_periods(kind, day, 4)][::-1]]
 
 
+def scope_selects(actor: Actor, known: PipelineLookups, cols, prefix: str) -> tuple[int | None, ...]:
+    """Pipeline, team (for those who read every deal) and rep, in three columns: the deal scope of the forecast
+    and KPI pages. Widget keys are `<prefix>_pipeline`, `<prefix>_team`, `<prefix>_owner`."""
+    pipelines = {p.id: p.name for p in known.pipelines}
+    pipeline = cols[0].selectbox("Pipeline", [None, *pipelines], key=f"{prefix}_pipeline",
+                                 format_func=lambda i: "All pipelines" if i is None else pipelines[i])
+    teams = {t.id: t.name for t in known.teams} if actor.can("deals.read_all") else {}
+    team = cols[1].selectbox("Team", [None, *teams], key=f"{prefix}_team", disabled=not teams,
+                             format_func=lambda i: "All I can see" if i is None else teams[i])
+    owner = cols[2].selectbox("Rep", [None, *known.owners], key=f"{prefix}_owner",
+                              format_func=lambda i: "Everyone" if i is None else known.owners[i])
+    return pipeline, team, owner
+
+
 def forecast_filter(actor: Actor, known: PipelineLookups) -> tuple[ForecastFilter, str]:
     cols = st.columns([1, 2, 2, 2, 2, 2])
     kind = cols[0].radio("Period", ["month", "quarter"], key="fc_kind", format_func=str.capitalize)
@@ -35,14 +49,7 @@ def forecast_filter(actor: Actor, known: PipelineLookups) -> tuple[ForecastFilte
     period = cols[1].selectbox("Period starting", choices, index=2, key=f"fc_period_{kind}",
                                format_func=lambda d: f"{d:%b %Y}" if kind == "month"
                                else f"Q{(d.month - 1) // 3 + 1} {d.year}")
-    pipelines = {p.id: p.name for p in known.pipelines}
-    pipeline = cols[2].selectbox("Pipeline", [None, *pipelines], key="fc_pipeline",
-                                 format_func=lambda i: "All pipelines" if i is None else pipelines[i])
-    teams = {t.id: t.name for t in known.teams} if actor.can("deals.read_all") else {}
-    team = cols[3].selectbox("Team", [None, *teams], key="fc_team", disabled=not teams,
-                             format_func=lambda i: "All I can see" if i is None else teams[i])
-    owner = cols[4].selectbox("Rep", [None, *known.owners], key="fc_owner",
-                              format_func=lambda i: "Everyone" if i is None else known.owners[i])
+    pipeline, team, owner = scope_selects(actor, known, cols[2:5], "fc")
     weighting = cols[5].selectbox("Weights from", list(WEIGHTS), key="fc_weighting", format_func=WEIGHTS.get)
     return ForecastFilter(kind=kind, period_start=period, pipeline_id=pipeline, team_id=team, owner_id=owner), weighting
 

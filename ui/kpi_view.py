@@ -7,6 +7,7 @@ from crm.forecast.periods import period_bounds, previous_periods
 from crm.kpis.base import KpiFilter, Metric
 from crm.permissions import Actor
 from crm.segments.service import list_segments
+from ui.forecast_view import scope_selects
 from ui.pipeline_data import lookups
 
 PERIODS = {"month": "Month", "quarter": "Quarter"}
@@ -25,14 +26,7 @@ def kpi_filter(actor: Actor) -> KpiFilter:
                               format_func=lambda d: f"{d:%b %Y}" if kind == "month"
                               else f"Q{(d.month - 1) // 3 + 1} {d.year}", help="The last complete one by default")
     end = period_bounds(kind, start)[1]
-    pipelines = {p.id: p.name for p in known.pipelines}
-    pipeline = cols[2].selectbox("Pipeline", [None, *pipelines], key="kpi_pipeline",
-                                 format_func=lambda i: "All pipelines" if i is None else pipelines[i])
-    teams = {t.id: t.name for t in known.teams} if actor.can("deals.read_all") else {}
-    team = cols[3].selectbox("Team", [None, *teams], key="kpi_team", disabled=not teams,
-                             format_func=lambda i: "All I can see" if i is None else teams[i])
-    owner = cols[4].selectbox("Rep", [None, *known.owners], key="kpi_owner",
-                              format_func=lambda i: "Everyone" if i is None else known.owners[i])
+    pipeline, team, owner = scope_selects(actor, known, cols[2:5], "kpi")
     with read_scope() as s:
         segments = {x.id: x.name for x in list_segments(session=s, actor=actor)}
     segment = cols[5].selectbox("Customers in segment", [None, *segments], key="kpi_segment",

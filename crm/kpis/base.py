@@ -54,6 +54,11 @@ class Metric:
     detail: dict = field(default_factory=dict)  # e.g. per channel, per stage; plain JSON-able values
 
 
+def ratio(numerator: float, denominator: float) -> float | None:
+    """A share, or None when the denominator is zero (shown as "—", never 0 %)."""
+    return numerator / denominator if denominator else None
+
+
 def deal_scope(session: Session, actor: Actor, flt: KpiFilter) -> Scope:
     """The deal owners the metric may count, refused beyond what the actor may read (the forecast's rule)."""
     return resolve_scope(session, actor, pipeline_id=flt.pipeline_id, team_id=flt.team_id, owner_id=flt.owner_id)

@@ -18,7 +18,7 @@ from sqlalchemy import and_, case, distinct, func
 from sqlmodel import Session, select
 
 from crm.forecast.scope import Scope, scope_conditions
-from crm.kpis.base import KpiFilter, Metric, deal_scope
+from crm.kpis.base import KpiFilter, Metric, deal_scope, ratio
 from crm.models import Deal, DealLineItem, DealStageHistory, DealStatus, LostReason, Pipeline, Product, Stage, User
 from crm.permissions import Actor
 from crm.sqlfuncs import days_between, unindexed
@@ -26,9 +26,6 @@ from crm.sqlfuncs import days_between, unindexed
 CLOSED = (str(DealStatus.WON), str(DealStatus.LOST))
 WinRateBy = Literal["source", "product", "rep"]
 
-
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator else None
 
 
 def _status(scope: Scope):
@@ -72,7 +69,7 @@ def close_rate(session: Session, actor: Actor, flt: KpiFilter) -> Metric:
                               func.coalesce(func.sum(case((won, 0.0), else_=Deal.amount)), 0.0))
                        .where(*_closed_in(session, actor, flt))).one()
     closed, n_won, won_amount, lost_amount = row
-    return Metric("close_rate", "Close rate", _ratio(n_won, closed), "ratio", n_won, closed,
+    return Metric("close_rate", "Close rate", ratio(n_won, closed), "ratio", n_won, closed,
                   {"won_amount": float(won_amount), "lost_amount": float(lost_amount)})
 
 
@@ -92,7 +89,7 @@ def cohort_close_rate(session: Session, actor: Actor, flt: KpiFilter) -> Metric:
         select(func.count(), func.coalesce(func.sum(case((won, 1), else_=0)), 0),
                func.coalesce(func.sum(case((Deal.status == DealStatus.OPEN, 1), else_=0)), 0))
         .where(*_created_in(session, actor, flt))).one()
-    return Metric("cohort_close_rate", "Close rate of deals created", _ratio(n_won, created), "ratio", n_won,
+    return Metric("cohort_close_rate", "Close rate of deals created", ratio(n_won, created), "ratio", n_won,
                   created, {"open": int(n_open)})
 
 
@@ -224,7 +221,7 @@ def conversion_funnel(session: Session, actor: Actor, flt: KpiFilter) -> pd.Data
                          "lost_here": int(here.deals.sum()), "lost_amount": float(here.amount.sum())})
         for i, row in enumerate(rows[-len(mine):]):
             row["advanced"] = rows[-len(mine) + i + 1]["reached"] if i + 1 < len(mine) else won
-            row["conversion"] = _ratio(row["advanced"], row["reached"])
+            row["conversion"] = ratio(row["advanced"], row["reached"])
     columns = ["pipeline_id", "pipeline", "stage_id", "stage", "position", "reached", "advanced", "conversion",
                "lost_here", "lost_amount"]
     return pd.DataFrame(rows, columns=columns)
@@ -280,7 +277,7 @@ def win_rates(session: Session, actor: Actor, flt: KpiFilter, by: WinRateBy) -> 
                 .join(Product, Product.id == lines.c.product_id, isouter=True))
     result = session.exec(stmt.where(*_closed_in(session, actor, flt)).group_by(key, name))
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-    frame["win_rate"] = [_ratio(w, c) for w, c in zip(frame.won, frame.closed)]
+    frame["win_rate"] = [ratio(w, c) for w, c in zip(frame.won, frame.closed)]
     frame = frame.sort_values(["closed", "label"], ascending=[False, True], ignore_index=True)
     return frame[["key", "label", "won", "closed", "win_rate", "won_amount"]]
 

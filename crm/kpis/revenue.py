@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select as s
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from crm.kpis.base import KpiFilter, Metric
+from crm.kpis.base import KpiFilter, Metric, ratio
 from crm.models import Company, Contact, Order, OrderLine
 from crm.permissions import Actor, readable_owner_ids
 from crm.segments.service import get_segment, members_condition
@@ -26,9 +26,6 @@ YEAR = timedelta(days=365)
 DISCOUNT_RATE = 0.10  # a year, for the predicted lifetime value
 Grain = Literal["day", "week", "month"]
 
-
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator else None
 
 
 def _customers(session: Session, actor: Actor, flt: KpiFilter) -> ColumnElement:
@@ -117,9 +114,9 @@ def upsell_rate(session: Session, actor: Actor, flt: KpiFilter) -> Metric:
     n_up, n_cross, n_any = session.exec(select(_count_if(upsold), _count_if(crossed),
                                                _count_if(or_(upsold, crossed)))).one()
     base = _existing(session, actor, flt)
-    return Metric("upsell_rate", "Upsell and cross-sell rate", _ratio(n_any, base), "ratio", n_any, base,
-                  {"upsell": int(n_up), "cross_sell": int(n_cross), "upsell_rate": _ratio(n_up, base),
-                   "cross_sell_rate": _ratio(n_cross, base)})
+    return Metric("upsell_rate", "Upsell and cross-sell rate", ratio(n_any, base), "ratio", n_any, base,
+                  {"upsell": int(n_up), "cross_sell": int(n_cross), "upsell_rate": ratio(n_up, base),
+                   "cross_sell_rate": ratio(n_cross, base)})
 
 
 def upsell_rate_records(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
@@ -196,8 +193,8 @@ def lifetime_value(session: Session, actor: Actor, flt: KpiFilter) -> Metric:
     query = _orders(session, actor, flt, None, flt.until)
     revenue, customers, orders = session.exec(query(func.coalesce(func.sum(Order.total), 0.0),
                                                     func.count(func.distinct(Order.contact_id)), func.count())).one()
-    return Metric("lifetime_value", "Customer lifetime value (to date)", _ratio(float(revenue), customers), "money",
-                  float(revenue), customers, {"orders": int(orders), "average_order": _ratio(float(revenue), orders)})
+    return Metric("lifetime_value", "Customer lifetime value (to date)", ratio(float(revenue), customers), "money",
+                  float(revenue), customers, {"orders": int(orders), "average_order": ratio(float(revenue), orders)})
 
 
 def lifetime_value_records(session: Session, actor: Actor, flt: KpiFilter, limit: int | None = 1000) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import and_, func, insert, literal
+from sqlalchemy import and_, insert, literal
 from sqlmodel import Session, select
 
 from crm.audit import audit
@@ -21,7 +21,7 @@ from crm.models import Contact, SegmentMember, User
 from crm.permissions import Actor, require
 from crm.segments.compiler import entity_table
 from crm.segments.service import (
-    SegmentView, SnapshotView, get_segment, members_condition, static_size, take_snapshot,
+    SegmentView, SnapshotView, count_where, get_segment, members_condition, static_size, take_snapshot,
 )
 from crm.tags import change_tags
 from crm.targets import TaskAssignment, assign_follow_up_tasks
@@ -43,7 +43,7 @@ def export_segment(*, session: Session, actor: Actor, segment: SegmentView,
     condition = members_condition(session=session, actor=actor, segment=segment)
     excluded = 0
     if segment.entity == "contact" and not include_do_not_contact:
-        excluded = _count(session, segment.entity, and_(condition, Contact.do_not_contact.is_(True)))
+        excluded = count_where(session, segment.entity, and_(condition, Contact.do_not_contact.is_(True)))
         condition = and_(condition, Contact.do_not_contact.is_(False))
     snapshot = take_snapshot(session=session, actor=actor, segment=segment, purpose="export", condition=condition,
                              include_do_not_contact=include_do_not_contact)
@@ -135,10 +135,5 @@ def _acted_on(session: Session, actor: Actor, segment: SegmentView, purpose: str
     if len(ids) > MAX_ACTION_MEMBERS:
         raise ValidationFailed("segment", f"more than {MAX_ACTION_MEMBERS:,} members; narrow the segment first")
     snapshot = take_snapshot(session=session, actor=actor, segment=segment, purpose=purpose,
-                             condition=table.id.in_(select(table.id).where(condition)))
+                             condition=condition)
     return snapshot, ids
-
-
-def _count(session: Session, entity: str, condition) -> int:
-    table = entity_table(entity)
-    return session.exec(select(func.count()).select_from(table).where(condition)).one()

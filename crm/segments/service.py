@@ -66,9 +66,12 @@ def _view(segment: Segment) -> SegmentView:
 def count_matching(*, session: Session, actor: Actor, definition: Definition | dict) -> int:
     """How many records the definition matches among those the actor may read (exact)."""
     definition = Definition.parse(definition) if isinstance(definition, dict) else definition
-    table = entity_table(definition.entity)
-    condition = compile_definition(session, actor, definition)
-    return session.exec(select(func.count()).select_from(table).where(condition)).one()
+    return count_where(session, definition.entity, compile_definition(session, actor, definition))
+
+
+def count_where(session: Session, entity: str, condition: ColumnElement) -> int:
+    """How many records of the entity meet a (compiled) condition."""
+    return session.exec(select(func.count()).select_from(entity_table(entity)).where(condition)).one()
 
 
 def sample(*, session: Session, actor: Actor, definition: Definition | dict, n: int = SAMPLE_SIZE) -> pd.DataFrame:
@@ -207,9 +210,7 @@ def static_size(session: Session, segment_id: int) -> int:
 
 
 def count_segment(*, session: Session, actor: Actor, segment: SegmentView) -> int:
-    table = entity_table(segment.entity)
-    return session.exec(select(func.count()).select_from(table).where(
-        members_condition(session=session, actor=actor, segment=segment))).one()
+    return count_where(session, segment.entity, members_condition(session=session, actor=actor, segment=segment))
 
 
 # --- snapshots ----------------------------------------------------------------------------------------------------

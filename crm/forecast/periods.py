@@ -15,7 +15,7 @@ def period_bounds(kind: PeriodKind, day: date) -> tuple[date, date]:
     months = 1 if kind == "month" else 3
     first_month = day.month - (day.month - 1) % months
     start = date(day.year, first_month, 1)
-    return start, _add_months(start, months) - timedelta(days=1)
+    return start, add_months(start, months) - timedelta(days=1)
 
 
 def previous_periods(kind: PeriodKind, day: date, n: int) -> list[tuple[date, date]]:
@@ -28,6 +28,6 @@ def previous_periods(kind: PeriodKind, day: date, n: int) -> list[tuple[date, da
     return periods[::-1]
 
 
-def _add_months(first: date, months: int) -> date:
+def add_months(first: date, months: int) -> date:
     index = first.year * 12 + first.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)

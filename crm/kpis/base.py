@@ -5,10 +5,12 @@ A metric is one function `(session, actor, KpiFilter) -> Metric`, computed in SQ
 cases; `records(...)` returns the rows behind the number (the drill-down). A ratio with a zero denominator is
 `value=None`, which pages show as "—", never as 0 %.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlmodel import Session
+
+from crm.forecast.periods import add_months
 
 from crm.forecast.scope import Scope, resolve_scope
 from crm.permissions import Actor
@@ -37,10 +39,22 @@ class KpiFilter:
         return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
 
     def previous(self) -> "KpiFilter":
-        """The period of the same length just before this one: what "change" compares with."""
+        """The period just before, what "change" compares with: the previous calendar month or quarter (as many
+        whole months) when the period is whole months, else as many days."""
+        months = _whole_months(self.start, self.end)
+        if months:
+            start = add_months(self.start, -months)
+            return replace(self, start=start, end=self.start - timedelta(days=1))
         days = (self.end - self.start).days + 1
-        return KpiFilter(self.start - timedelta(days=days), self.start - timedelta(days=1), self.pipeline_id,
-                         self.team_id, self.owner_id, self.segment_id)
+        return replace(self, start=self.start - timedelta(days=days), end=self.start - timedelta(days=1))
+
+
+def _whole_months(start: date, end: date) -> int:
+    """How many calendar months [start, end] spans exactly, or 0 if it does not start and end on month edges."""
+    after = end + timedelta(days=1)
+    if start.day != 1 or after.day != 1:
+        return 0
+    return (after.year * 12 + after.month) - (start.year * 12 + start.month)
 
 
 @dataclass(frozen=True)

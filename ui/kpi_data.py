@@ -36,7 +36,7 @@ def records(actor: Actor, flt: KpiFilter, key: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def _trend(actor: Actor, flt: KpiFilter, key: str, data_version: int) -> pd.DataFrame:
-    """One KPI over the periods of the same length before this one, and this one."""
+    """One KPI over the months (or quarters) before this period, and this one."""
     kind = "quarter" if (flt.end - flt.start).days > 40 else "month"
     periods = [*previous_periods(kind, flt.start, TREND_PERIODS - 1), (flt.start, flt.end)]
     rows = []

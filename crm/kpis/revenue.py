@@ -104,8 +104,8 @@ def upsell_rate(session: Session, actor: Actor, flt: KpiFilter) -> Metric:
     """Upsell and cross-sell rate: the share of existing customers who bought more, or another product, in the period.
 
     Existing customers: those with an order before the period. Upsell: an existing customer whose revenue in the
-    period exceeds their revenue in the previous period (flt.previous(): the previous month or quarter; a customer back after a
-    pause counts). Cross-sell: an existing customer who ordered in the period a product they had never ordered
+    period exceeds their revenue in the previous period (flt.previous(): the previous month or quarter; a customer
+    back after a pause counts). Cross-sell: an existing customer who ordered in the period a product they had never ordered
     before it. Formula: |upsold ∪ cross-sold| / |existing|; no existing customer gives None.
     detail: upsell and cross_sell counts and rates."""
     c = _per_customer(session, actor, flt).c

@@ -22,11 +22,27 @@ WAIT = 60_000
 NAME = "Browser: US customers who opted in"
 
 
-def _choose(page, label: str, nth: int, option: str) -> None:
-    """Pick from a selectbox by typing (long lists only render the options in view)."""
-    page.get_by_role("combobox", name=label).nth(nth).click()
-    page.keyboard.type(option.split(" · ")[-1])
-    page.get_by_role("option", name=option, exact=True).click()
+def _choose(page, label: str, nth: int, option: str, attempts: int = 3) -> None:
+    """Pick from a selectbox by typing (long lists only render the options in view).
+
+    A rerun that lands while the list is open redraws the box and closes the list (CI saw this once, after
+    the field of the same condition had just changed), so a list that never shows the option is closed and
+    opened again once the run has settled.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # late: optional without a browser
+    for attempt in range(attempts):
+        settle(page)
+        page.get_by_role("combobox", name=label).nth(nth).click()
+        page.keyboard.type(option.split(" · ")[-1])
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.wait_for(timeout=10_000)
+            choice.click()
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
     settle(page)
 
 

@@ -1,4 +1,6 @@
 """Audit rows, optimistic version checks and the data-version counter, shared by every use case."""
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -11,6 +13,7 @@ from crm.models import AuditLog, DataVersion, User
 
 T = TypeVar("T", bound=SQLModel)
 _BOOKKEEPING = {"id", "created_at", "updated_at", "version"}
+_CONTEXT = "audit_context"  # the session.info key audit_context sets
 
 
 def load_for_update(session: Session, model: type[T], record_id: int, *, label: str | None = None,
@@ -70,12 +73,24 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+@contextmanager
+def audit_context(session: Session, context: str) -> Iterator[None]:
+    """Label the audit rows written inside the block that name no context of their own (an automation's firing),
+    so that a change made on someone's behalf says whose behalf, whichever use case wrote it."""
+    previous = session.info.get(_CONTEXT)
+    session.info[_CONTEXT] = context
+    try:
+        yield
+    finally:
+        session.info[_CONTEXT] = previous
+
+
 def audit(session: Session, *, actor_id: int | None, entity: str, record_id: int, action: str,
           changes: dict[str, tuple[Any, Any]] | None = None, record_version: int | None = None,
           context: str | None = None) -> None:
     """Write one audit row per changed field (or one row for the action), and bump the data version."""
     base = dict(actor_id=actor_id, entity=entity, record_id=record_id, action=action,
-                record_version=record_version, context=context, at=utcnow())
+                record_version=record_version, context=context or session.info.get(_CONTEXT), at=utcnow())
     if changes:
         session.add_all(AuditLog(**base, field=f, old_value=_text(o), new_value=_text(n)) for f, (o, n) in changes.items())
     else:

@@ -23,7 +23,7 @@ from crm.schema import seed_reference_data, upgrade_schema
 CHROMIUM = "/usr/bin/chromium"
 TARGETS = {"cold_ms": 1000, "warm_ms": 250, "rss_mb": 1536, "generation_s": 600, "search_ms": 50,
            "import_rows_per_s": 5000}
-PARTS = ("pages", "search", "pipeline", "models", "segments", "kpis", "import")
+PARTS = ("pages", "search", "pipeline", "models", "segments", "kpis", "duplicates", "import")
 MODELS_DIR = ROOT / "data" / "bench" / "models"  # what the bench trains, and what its page run reads  # generation is skipped with reuse instead
 
 
@@ -42,6 +42,7 @@ class BenchResult:
     models: dict | None = None  # crm.bench_models.bench_models
     segments: dict | None = None  # crm.bench_segments.bench_segments
     kpis: dict | None = None  # crm.bench_kpis.bench_kpis
+    duplicates: dict | None = None  # crm.bench_duplicates.bench_duplicates
     load: tuple[float, float] | None = None  # the 1-minute load average before and after measuring
 
 
@@ -155,6 +156,10 @@ def format_markdown(result: BenchResult, extra_rows: list[tuple[str, str, str]] 
         from crm.bench_kpis import summary_rows as kpi_rows
 
         extra_rows = [*extra_rows, *kpi_rows(result.kpis)]
+    if result.duplicates is not None:
+        from crm.bench_duplicates import summary_rows as duplicate_rows
+
+        extra_rows = [*extra_rows, *duplicate_rows(result.duplicates)]
     if result.imports is not None:
         extra_rows = [*extra_rows, _import_row(result.imports)]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in extra_rows]
@@ -182,11 +187,12 @@ def run_bench(*, size: str, seed: int, output: Path, record: bool, reuse: bool =
     pipeline = _on(url, "bench_pipeline", "bench_pipeline") if "pipeline" in parts else None
     segments = _on(url, "bench_segments", "bench_segments") if "segments" in parts else None
     kpis = _on(url, "bench_kpis", "bench_kpis") if "kpis" in parts else None
+    duplicates = _on(url, "bench_duplicates", "bench_duplicates") if "duplicates" in parts else None
     imports = _import() if "import" in parts else None
     counts = summary.get("rows", summary) if isinstance(summary, dict) else {}
     result = BenchResult(size=size, generation_s=generation_s, db_mb=_db_megabytes(url), pages=rendered["pages"],
                          peak_rss_mb=rendered["peak_rss_mb"], summary=counts if isinstance(counts, dict) else {},
-                         server_rss_mb=rendered.get("server_peak_rss_mb"), search=search, imports=imports, pipeline=pipeline, models=models, segments=segments, kpis=kpis,
+                         server_rss_mb=rendered.get("server_peak_rss_mb"), search=search, imports=imports, pipeline=pipeline, models=models, segments=segments, kpis=kpis, duplicates=duplicates,
                          load=(load_before, os.getloadavg()[0]))
     text = format_markdown(result)
     print(text)

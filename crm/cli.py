@@ -3,6 +3,7 @@ import argparse
 import getpass
 import json
 import sys
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -89,6 +90,37 @@ def cmd_forecast_snapshot(args: argparse.Namespace) -> None:
         rows = take_snapshot(session=session)
         stats = refresh_stage_stats(session=session)
     print(f"Forecast snapshot stored: {rows} rows; stage durations refreshed: {len(stats)} rows.")
+
+
+def cmd_kpis_rebuild(args: argparse.Namespace) -> None:
+    """Recompute the KPI cube from the base tables (it is kept up to date on every write; this is for repairs and
+    databases filled behind the application's back)."""
+    from crm.kpis import cube
+
+    started = time.perf_counter()
+    with session_scope() as session:
+        built = cube.rebuild(session)
+    print(f"KPI cube rebuilt: {built['cube_rows']:,} rows, "
+          f"{time.perf_counter() - started:.1f} s.")
+
+
+def cmd_automations_run(args: argparse.Namespace) -> None:
+    """The cron job of the time triggers (idle deals, dates N days away, tickets open N hours); JSON to stdout."""
+    from crm.automations.runner import run_automations
+
+    print(json.dumps(run_automations(get_engine()), indent=2, default=str))
+
+
+def cmd_hygiene_find_duplicates(args: argparse.Namespace) -> None:
+    """Scan for duplicate contacts and companies and store the pairs the data-hygiene page lists; JSON to stdout."""
+    from crm.hygiene.duplicates import scan_duplicates
+
+    with read_scope() as session:
+        actor = _acting(session, args.as_email)
+    entities = ("contact", "company") if args.entity == "all" else (args.entity,)
+    summaries = [scan_duplicates(engine=get_engine(), actor=actor, entity=entity, min_score=args.min_score)
+                 for entity in entities]
+    print(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -329,7 +361,7 @@ def cmd_import(args: argparse.Namespace) -> None:
     print(json.dumps(summary.as_json(), indent=2, default=str))
 
 
-BENCH_PARTS = ("pages", "search", "pipeline", "models", "segments", "kpis", "import")  # crm.bench.PARTS, without importing it
+BENCH_PARTS = ("pages", "search", "pipeline", "models", "segments", "kpis", "duplicates", "import")  # crm.bench.PARTS, without importing it
 
 
 def _bench_parts(value: str) -> tuple[str, ...]:
@@ -397,6 +429,26 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot = forecast.add_parser("snapshot", help="store today's forecast (safe to run from cron, any number of "
                                                     "times a day) and refresh the stage durations")
     snapshot.set_defaults(func=cmd_forecast_snapshot)
+
+    kpis = sub.add_parser("kpis", help="the KPI dashboard's data").add_subparsers(dest="action", required=True,
+                                                                                 metavar="ACTION")
+    kpis.add_parser("rebuild", help="recompute the KPI cube from the base tables").set_defaults(func=cmd_kpis_rebuild)
+
+    automations = sub.add_parser("automations", help="automation rules").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    automations.add_parser("run", help="fire the time-triggered rules on everything due now (safe to run from cron "
+                                       "at any frequency: each record fires once per occasion)"
+                           ).set_defaults(func=cmd_automations_run)
+
+    hygiene = sub.add_parser("hygiene", help="data hygiene (admins and managers)").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    duplicates = hygiene.add_parser("find-duplicates", help="scan for duplicate contacts and companies and store "
+                                                            "the pairs for the data-hygiene page (JSON summary)")
+    duplicates.add_argument("--entity", choices=["contact", "company", "all"], default="all")
+    duplicates.add_argument("--min-score", type=float, default=0.5, help="store pairs scoring at least this (0..1)")
+    duplicates.add_argument("--as", dest="as_email", metavar="EMAIL",
+                            help="act as this user (default: the first active admin)")
+    duplicates.set_defaults(func=cmd_hygiene_find_duplicates)
 
     privacy = sub.add_parser("privacy", help="a person's data requests: export or erase one contact (admins)")
     privacy = privacy.add_subparsers(dest="action", required=True, metavar="ACTION")

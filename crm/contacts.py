@@ -70,6 +70,9 @@ def create_contact(*, session: Session, actor: Actor, data: ContactInput,
     require_edit(session, actor, "contacts", data.owner_id, "a contact owned by that user")
     contact = insert_record(session, actor, Contact(**clean_contact(session, data)), entity=Entity.CONTACT,
                             custom=custom)
+    from crm.automations.engine import handle_event  # here: the automations import this module
+
+    handle_event(session=session, event="contact_created", entity="contact", record_id=contact.id)
     return _view(contact)
 
 

@@ -88,3 +88,7 @@ def write_scope_beside(session: Session) -> Iterator[Session]:
 def is_sqlite(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "sqlite"
+
+
+# Every session keeps the KPI cube up to date in its own transaction (crm/kpis/upkeep.py registers the listeners).
+import crm.kpis.upkeep  # noqa: E402,F401  (imported for its listeners)

@@ -100,6 +100,7 @@ def create_deal(*, session: Session, actor: Actor, data: DealInput) -> DealRow:
         session.add(DealContact(deal_id=deal.id, contact_id=data.contact_id, role="primary"))
     audit(session, actor_id=actor.id, entity="deal", record_id=deal.id, action="create",
           changes=created_fields(deal), record_version=deal.version)
+    _entered_stage(session, deal.id)
     return DealRow(id=deal.id, title=deal.title, pipeline=pipeline.name, stage=stage.name, status=DealStatus.OPEN,
                    amount=deal.amount, currency=deal.currency, expected_close=deal.expected_close, closed_at=None,
                    owner=owner.full_name, version=deal.version)
@@ -215,7 +216,7 @@ def update_deal(*, session: Session, actor: Actor, deal_id: int, seen_version: i
     require_edit(session, actor, "deals", deal.owner_id, "this deal")
     check_version(session, entity="deal", record=deal, seen_version=seen_version)
     given = changes.model_fields_set
-    values = _edited_values(changes, given)
+    values = edited_values(changes, given)
     if "stage_id" in given and changes.stage_id != deal.stage_id:
         values.update(_stage_move(session, actor, deal, changes))
     elif "lost_reason_id" in given and deal.status == DealStatus.LOST:
@@ -227,10 +228,20 @@ def update_deal(*, session: Session, actor: Actor, deal_id: int, seen_version: i
         audit(session, actor_id=actor.id, entity="deal", record_id=deal.id, action="update", changes=diff,
               record_version=deal.version)
     session.flush()
+    if "stage_id" in diff:
+        _entered_stage(session, deal.id)
     return deal_views(session, [deal.id])[0]
 
 
-def _edited_values(changes: DealChanges, given: set[str]) -> dict:
+def _entered_stage(session: Session, deal_id: int) -> None:
+    """A deal entered a stage (on creation or a move): the rules on that stage fire in this transaction."""
+    from crm.automations.engine import handle_event  # here: the automations import this module
+
+    handle_event(session=session, event="deal_enters_stage", entity="deal", record_id=deal_id)
+
+
+def edited_values(changes: DealChanges, given: set[str]) -> dict:
+    """The checked values of the fields `given` other than the stage (a rule's "set a field" is checked by it too)."""
     values = {}
     if "title" in given:
         values["title"] = require_text(changes.title, field="title", max_length=200)

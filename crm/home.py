@@ -9,9 +9,10 @@ from sqlmodel import Session, select
 from crm.clock import utcnow
 from crm.frames import result_frame
 from crm.models import (
-    Activity, ActivityKind, AuditLog, Company, Contact, Deal, DealStatus, Lifecycle, Pipeline, Segment, Stage, User,
+    Activity, AuditLog, Company, Contact, Deal, DealStatus, Lifecycle, Pipeline, Segment, Stage, User,
 )
 from crm.permissions import Actor, readable_owner_ids
+from crm.tasks import bucket_conditions, contact_name, effective_due
 
 _WEIGHT = func.coalesce(Deal.rep_probability, Deal.model_probability, Stage.probability)
 
@@ -50,25 +51,19 @@ def rep_home(*, session: Session, actor: Actor, now: datetime | None = None, lim
     count, amount, weighted = session.exec(
         select(func.count(), func.coalesce(func.sum(Deal.amount), 0), func.coalesce(func.sum(Deal.amount * _WEIGHT), 0))
         .join(Stage, Stage.id == Deal.stage_id).where(*mine)).one()
-    start = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-    end = start + timedelta(days=1)
-    windows = {"overdue": (None, start), "due_today": (start, end), "upcoming": (end, end + timedelta(days=7))}
-    tasks = {name: _tasks(actor, after, before) for name, (after, before) in windows.items()}
+    buckets = bucket_conditions(actor.id, now)
+    tasks = {name: _tasks(buckets[name]) for name in ("overdue", "due_today", "upcoming")}
     return RepHome(open_deals=_frame(session, deals.limit(limit)), open_amount=float(amount),
                    weighted_amount=float(weighted), open_deal_count=count,
                    **{name: _frame(session, stmt.limit(limit)) for name, stmt in tasks.items()},
                    **{f"{name}_count": _count(session, stmt) for name, stmt in tasks.items()})
 
 
-def _tasks(actor: Actor, after: datetime | None, before: datetime):
-    """Open tasks assigned to the actor and due in [after, before)."""
-    stmt = (select(Activity.id, Activity.subject, Activity.due_at,
-                   func.trim(func.coalesce(Contact.first_name, "") + " " + func.coalesce(Contact.last_name, "")).label("contact"))
+def _tasks(bucket):
+    """The open tasks of one bucket of the inbox (crm.tasks: snoozed ones wait), soonest first."""
+    return (select(Activity.id, Activity.subject, Activity.due_at, contact_name().label("contact"))
             .join(Contact, Contact.id == Activity.contact_id, isouter=True)
-            .where(Activity.assignee_id == actor.id, Activity.kind == ActivityKind.TASK, Activity.done_at.is_(None),
-                   Activity.deleted_at.is_(None), Activity.due_at < before)
-            .order_by(Activity.due_at))
-    return stmt if after is None else stmt.where(Activity.due_at >= after)
+            .where(bucket).order_by(effective_due(), Activity.id))
 
 
 def team_pipeline(*, session: Session, actor: Actor) -> pd.DataFrame:

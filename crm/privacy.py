@@ -18,8 +18,8 @@ from crm.clock import utcnow
 from crm.errors import NotFound
 from crm.models import (
     Activity, AuditLog, BehaviorEvent, Company, Contact, ContactTag, CustomFieldDef, CustomFieldValue, Deal,
-    DealContact, Entity, ImportChange, ListSubscriptionEvent, MergeLog, Notification, Order, OrderLine,
-    PredictionScore, Product, Segment, SegmentMember, SegmentSnapshot, SegmentSnapshotMember, Stage,
+    DealContact, Entity, HygieneChange, ImportChange, ListSubscriptionEvent, MergeLog, Notification, Order,
+    OrderLine, PredictionScore, Product, Segment, SegmentMember, SegmentSnapshot, SegmentSnapshotMember, Stage,
     SurveyResponse, Tag, Ticket,
 )
 from crm.permissions import Actor, require
@@ -188,7 +188,7 @@ def _anonymise_related(session: Session, contact_id: int) -> tuple[dict[str, int
 
 
 def _erase_bookkeeping(session: Session, contact_id: int) -> int:
-    """Merge snapshots, import before-states and notifications that hold the contact's values."""
+    """Merge snapshots, import before-states, hygiene job values and notifications that hold the contact's values."""
     changed = 0
     for merge in session.exec(select(MergeLog).where(MergeLog.entity == "contact", or_(
             MergeLog.survivor_id == contact_id, MergeLog.merged_id == contact_id))).all():
@@ -197,6 +197,10 @@ def _erase_bookkeeping(session: Session, contact_id: int) -> int:
                                                           ImportChange.record_id == contact_id)).all():
         if change.before:
             change.before, changed = {}, changed + 1  # a revert restores nothing personal
+    for change in session.exec(select(HygieneChange).where(HygieneChange.entity == "contact",
+                                                           HygieneChange.record_id == contact_id)).all():
+        if change.before or change.after:  # formatting jobs hold old and new names, emails and phones
+            change.before, change.after, changed = {}, {}, changed + 1
     for note in session.exec(select(Notification).where(Notification.entity == "contact",
                                                         Notification.record_id == contact_id)).all():
         changed += bool(apply_changes(note, {"message": ERASED}))

@@ -59,20 +59,20 @@ def insert_record(session: Session, actor: Actor, record: T, *, entity: Entity,
 
 
 def save_record(session: Session, actor: Actor, record: T, values: dict[str, Any], *, entity: Entity,
-                custom: dict[str, Any] | None, searched: set[str]) -> None:
+                custom: dict[str, Any] | None, searched: set[str], context: str | None = None) -> None:
     """Apply cleaned values and custom values to a locked record as one edit: one version, one audit entry per
-    field, and fresh search tokens when a `searched` field changed."""
+    field (with `context`, e.g. "merge:3"), and fresh search tokens when a `searched` field changed."""
     diff = apply_changes(record, values)
     diff.pop("name_key", None)  # derived from the names, which are audited themselves
     # Custom values share the record's version: one edit, one version, whichever fields it touched.
     next_version = record.version if diff else record.version + 1
     custom_diff = set_values(session=session, actor=actor, entity=entity, record_id=record.id, values=custom,
-                             record_version=next_version) if custom else {}
+                             context=context, record_version=next_version) if custom else {}
     if custom_diff and not diff:
         record.version += 1
         record.updated_at = utcnow()
     if diff:
         audit(session, actor_id=actor.id, entity=str(entity), record_id=record.id, action="update", changes=diff,
-              record_version=record.version)
+              record_version=record.version, context=context)
         if diff.keys() & searched:
             reindex(session, str(entity), [record.id])

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, inspect
 from sqlmodel import Session, select
 
 from crm.config import ROOT
+from crm.kpis import cube
 from crm.models import LostReason, Pipeline, RoleRight, Stage, metadata
 
 REFERENCE = ROOT / "data" / "reference"
@@ -62,6 +63,8 @@ def seed_reference_data(session: Session) -> bool:
     if session.exec(select(LostReason).limit(1)).first() is None:
         session.add_all(LostReason(name=n, position=i) for i, n in enumerate(reference["lost_reasons"]))
         seeded = True
+    if not cube.ready(session):  # a new database, or one upgraded from before the KPI cube: build it once
+        cube.rebuild(session)
     session.flush()
     return seeded
 

@@ -56,6 +56,13 @@ def _readable_contacts(session: Session, actor: Actor, contact_ids: list[int]) -
     return [cid for cid, owner in rows if can_read(session, actor, "contacts", owner)]
 
 
+def team_reps(team_id: int):
+    """The query of a team's active reps in turn order (by name, then id): whom round-robin assignments take in
+    turn (`crm.segments.actions.assign_owners`, the automations' round-robin)."""
+    return (select(User.id, User.full_name).where(User.team_id == team_id, User.role == "rep", User.active)
+            .order_by(User.full_name, User.id))
+
+
 class TaskAssignment(BaseModel):
     created: int
     by_rep: dict[str, int]  # rep name -> tasks

@@ -3,6 +3,7 @@ one of them, and the funnel, stage durations, revenue, NPS and CAC charts. Cache
 anywhere shows on the next run."""
 from dataclasses import replace
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -11,7 +12,7 @@ from crm.forecast.periods import previous_periods
 from crm.kpis.catalogue import BY_KEY, KPIS, metrics_frame
 from ui import kpi_data, session
 from ui.exports import export_buttons
-from ui.kpi_view import change_text, kpi_filter, shown
+from ui.kpi_view import change_text, kpi_filter, shown, trend_points
 from ui.text import md_escape
 
 
@@ -29,27 +30,29 @@ if not actor.can("forecast.view"):
 
 flt = kpi_filter(actor)
 try:
-    metrics, previous = kpi_data.metrics(actor, flt), kpi_data.metrics(actor, flt.previous())
+    history = kpi_data.history(actor, flt)  # oldest first: this period last, the one it is compared with before it
 except CRMError as exc:
     st.error(md_escape(exc.message), icon=":material/block:")
     st.stop()
+metrics, previous = history[-1], history[-2]
 st.caption(f"{flt.start:%d %b %Y} – {flt.end:%d %b %Y}, compared with {flt.previous().start:%d %b %Y} – "
-           f"{flt.previous().end:%d %b %Y}. Definitions: docs/kpis.md.")
+           f"{flt.previous().end:%d %b %Y}; the small charts show the last {len(history)} periods. "
+           "Definitions: docs/kpis.md.")
 
 for row in range(0, len(KPIS), 4):
     for column, kpi in zip(st.columns(4), KPIS[row:row + 4]):
         m, before = metrics[kpi.key], previous[kpi.key]
         column.metric(kpi.label, shown(m.value, m.unit), change_text(m, before),
                       delta_color="normal" if kpi.higher_is_better else "inverse", border=True,
-                      help=(kpi.compute.__doc__ or "").strip().split("\n\n")[0])
+                      help=(kpi.compute.__doc__ or "").strip().split("\n\n")[0],
+                      chart_data=trend_points(history, kpi.key), chart_type="line")
 
 focus = st.selectbox("Look closer at", [k.key for k in KPIS], format_func=lambda k: BY_KEY[k].label,
                      key="kpi_focus")
 kpi = BY_KEY[focus]
-trend = kpi_data.trend(actor, flt, focus)
-if not trend.empty:
-    _chart(st, px.line(trend, x="period", y="value", markers=True, labels={"value": kpi.label, "period": ""}),
-           "kpi_trend", 260)
+trend = pd.DataFrame({"period": [p.start for p in kpi_data.periods(flt)], "value": [h[focus].value for h in history]})
+_chart(st, px.line(trend, x="period", y="value", markers=True, labels={"value": kpi.label, "period": ""}),
+       "kpi_trend", 260)
 rows = kpi_data.records(actor, flt, focus)
 st.caption(f"{len(rows):,} records behind {kpi.label.lower()}" if len(rows) else "No records behind this number.")
 if len(rows):

@@ -84,3 +84,13 @@ def _models_dir(tmp_path, monkeypatch):
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(params=["kpi cube", "base tables"])
+def kpi_source(request, monkeypatch):
+    """Run a KPI test twice: reading the pre-aggregated cube (crm/kpis/cube.py), and computing from the base
+    tables, so both give the hand-computed numbers."""
+    from crm.kpis import cube
+
+    monkeypatch.setattr(cube, "ENABLED", request.param == "kpi cube")
+    return request.param

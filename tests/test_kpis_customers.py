@@ -16,6 +16,8 @@ from crm.models import Contact, ListSubscriptionEvent, MarketingSpend, Order, Su
 from crm.segments.service import create_segment
 from tests.factories import actor, make_user
 
+pytestmark = pytest.mark.usefixtures("kpi_source")  # every test on the KPI cube and on the base tables
+
 MARCH = KpiFilter(date(2025, 3, 1), date(2025, 3, 31))
 JANUARY = KpiFilter(date(2025, 1, 1), date(2025, 1, 31))
 
@@ -260,6 +262,23 @@ def test_mttr_averages_tickets_resolved_in_the_period(engine, world):
     assert run(engine, mean_time_to_resolve, world["rita"]).value == pytest.approx(13.5)  # Ann 24, Hal 3
     assert run(engine, mean_time_to_resolve, world["admin"], with_segment(world)).value == pytest.approx(18.0)
     assert run(engine, mean_time_to_resolve, world["admin"], JANUARY).value is None
+
+
+def test_a_deleted_contact_of_a_narrowed_reader_never_counts(engine, world):
+    """Rita's facts are checked against her live contacts in one go: a deleted contact of hers adds nothing."""
+    with session_scope(engine) as s:
+        pam = Contact(first_name="Pam", last_name="Test", owner_id=world["rita"].id, source="web",
+                      deleted_at=at("2025-01-02 00:00"))
+        s.add(pam)
+        s.flush()
+        s.add_all([SurveyResponse(contact_id=pam.id, kind="nps", score=0, answered_at=at("2025-03-10 00:00")),
+                   Ticket(contact_id=pam.id, owner_id=world["rita"].id, subject="Help Pam", status="resolved",
+                          opened_at=at("2025-03-01 00:00"), resolved_at=at("2025-03-11 00:00"))])
+    # As without Pam: NPS Ann 10, Hal 8 → 50; MTTR Ann 24 h, Hal 3 h → 13.5. Counting Pam's 0 and 240 h would
+    # give NPS (1 − 1) / 3 = 0 and MTTR 267 / 3 = 89.
+    assert run(engine, net_promoter_score, world["rita"]).value == 50.0
+    assert run(engine, mean_time_to_resolve, world["rita"]).value == pytest.approx(13.5)
+    assert run(engine, net_promoter_score, world["admin"]).value == 20.0  # nor for the admin
 
 
 def test_mttr_team_and_owner_filters_apply_to_the_ticket_owner(engine, world):

@@ -211,3 +211,32 @@ def test_win_rates_by_source_product_and_rep(world):
     assert rates["Bob Rep"] == 0.0 and rates["Cy Rep"] == pytest.approx(2 / 3)
     assert run(engine, ids["admin"], kpis.win_rates, DEC, "rep").empty
     assert set(kpis.METRICS) == {"close_rate", "cohort_close_rate", "sales_cycle"}
+
+
+def test_a_deal_moved_between_pipelines_and_a_deleted_stage(world):
+    """The funnel and losses read only the open stages of the deal's own pipeline; stage durations keep the time
+    spent in a stage deleted since (that history is still the deal's)."""
+    engine, ids = world
+    with session_scope(engine) as s:
+        # d11 spent 5 days in New business's Negotiation (position 3), was moved to Renewals, spent 6 days in
+        # Identified (0) and 9 in Quoted (1), and was lost on 10 December; Quoted is deleted afterwards.
+        d11 = add(s, ids["C"], "lost", "2026-11-20T00:00", "2026-12-10T00:00", 80, pipeline="Renewals & upsell",
+                  reason="Price", history=[("Identified", "2026-11-25T00:00", "2026-12-01T00:00"),
+                                           ("Quoted", "2026-12-01T00:00", "2026-12-10T00:00"),
+                                           ("Closed lost", "2026-12-10T00:00", None)])
+        s.add(DealStageHistory(deal_id=d11, stage_id=stage_named(s, "Negotiation").id,
+                               entered_at=at("2026-11-20T00:00"), exited_at=at("2026-11-25T00:00")))
+        stage_named(s, "Quoted", "Renewals & upsell").deleted_at = at("2026-12-20T00:00")
+        renewals = s.exec(select(Pipeline.id).where(Pipeline.name == "Renewals & upsell")).one()
+    # Furthest in its pipeline: Quoted (1), not Negotiation (3, another pipeline's). Quoted is gone, so the deal
+    # stopped at the last live stage at or before it: Identified.
+    lost = run(engine, ids["admin"], kpis.losses, DEC)
+    assert [tuple(r) for r in lost[["reason", "stage", "deals", "amount"]].itertuples(index=False)] == [
+        ("Price", "Identified", 1, 80)]
+    # Renewals' live open stages: Identified (reached: furthest 1 ≥ 0) and Verbal yes (1 < 2: not reached).
+    funnel = run(engine, ids["admin"], kpis.conversion_funnel, KpiFilter(DEC.start, DEC.end, pipeline_id=renewals))
+    assert list(funnel.stage) == ["Identified", "Verbal yes"]
+    assert list(funnel.reached) == [1, 0] and list(funnel.lost_here) == [1, 0]
+    durations = run(engine, ids["admin"], kpis.stage_durations, DEC)
+    got = {(r.stage, r.outcome): (r.deals, round(r.median_days, 6)) for r in durations.itertuples()}
+    assert got == {("Negotiation", "lost"): (1, 5), ("Identified", "lost"): (1, 6), ("Quoted", "lost"): (1, 9)}

@@ -23,6 +23,8 @@ from crm.models import Contact, Order, OrderLine, Product
 from crm.segments.service import create_segment
 from tests.factories import actor, make_user
 
+pytestmark = pytest.mark.usefixtures("kpi_source")  # every test on the KPI cube and on the base tables
+
 OCT = KpiFilter(date(2026, 10, 1), date(2026, 10, 31))
 DEC = KpiFilter(date(2026, 12, 1), date(2026, 12, 31))
 

@@ -4,10 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from crm.db import read_scope
-from crm.forecast.periods import previous_periods
 from crm.kpis import customers, deals, revenue
 from crm.kpis.base import KpiFilter, Metric
-from crm.kpis.catalogue import BY_KEY, compute_all, records as kpi_records
+from crm.kpis.catalogue import compute_all, records as kpi_records
 from crm.permissions import Actor
 from ui.directory import version
 
@@ -34,22 +33,18 @@ def records(actor: Actor, flt: KpiFilter, key: str) -> pd.DataFrame:
     return _records(actor, flt, key, version())
 
 
-@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def _trend(actor: Actor, flt: KpiFilter, key: str, data_version: int) -> pd.DataFrame:
-    """One KPI over the months (or quarters) before this period, and this one."""
-    kind = "quarter" if (flt.end - flt.start).days > 40 else "month"
-    periods = [*previous_periods(kind, flt.start, TREND_PERIODS - 1), (flt.start, flt.end)]
-    rows = []
-    with read_scope() as s:
-        for start, end in periods:
-            m = BY_KEY[key].compute(s, actor, KpiFilter(start, end, flt.pipeline_id, flt.team_id, flt.owner_id,
-                                                        flt.segment_id))
-            rows.append({"period": start, "value": m.value})
-    return pd.DataFrame(rows)
+def periods(flt: KpiFilter) -> list[KpiFilter]:
+    """This period and the TREND_PERIODS − 1 before it, each the previous of the next, oldest first."""
+    found = [flt]
+    while len(found) < TREND_PERIODS:
+        found.insert(0, found[0].previous())
+    return found
 
 
-def trend(actor: Actor, flt: KpiFilter, key: str) -> pd.DataFrame:
-    return _trend(actor, flt, key, version())
+def history(actor: Actor, flt: KpiFilter) -> list[dict[str, Metric]]:
+    """Every KPI for each of periods(flt): [-1] is this period, [-2] what its change compares with. Each period is
+    cached on its own, so the next period's page reuses five of them."""
+    return [metrics(actor, period) for period in periods(flt)]
 
 
 FRAMES = {"funnel": deals.conversion_funnel, "stage_durations": deals.stage_durations, "losses": deals.losses,

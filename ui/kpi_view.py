@@ -47,3 +47,8 @@ def change_text(now: Metric, before: Metric) -> str | None:
     if now.unit == "ratio":
         return f"{difference * 100:+.1f} pts"
     return f"{difference:+,.1f}" if now.unit in ("days", "hours") else f"{difference:+,.0f}"
+
+
+def trend_points(history: list[dict[str, Metric]], key: str) -> list[float]:
+    """One KPI's values over the periods, for a tile's small chart (an undefined value is a gap)."""
+    return [float("nan") if h[key].value is None else h[key].value for h in history]

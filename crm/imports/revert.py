@@ -146,7 +146,7 @@ def _restore(session, changes, current, now, audits, actor, context) -> int:
         for c in rows:
             if c.action != "updated":
                 continue
-            fields = {f: _from_json(table.c[f], v) for f, v in c.before["fields"].items()}
+            fields = {f: from_json(table.c[f], v) for f, v in c.before["fields"].items()}
             version = current[entity][c.record_id] + 1
             groups[tuple(sorted(fields))].append({"_id": c.record_id, **fields, "version": version, "updated_at": now})
             if entity in AUDITED:
@@ -185,7 +185,7 @@ def _audit(actor, entity, record_id, action, field, old, new, version, context, 
             "record_version": version, "context": context}
 
 
-def _from_json(column, value):
+def from_json(column, value):
     """import_change.before holds JSON; dates and times come back as their column's type."""
     if not isinstance(value, str):
         return value

@@ -16,6 +16,7 @@ from sqlalchemy import Table, bindparam, insert, update
 from sqlmodel import Session, SQLModel
 
 from crm.db import is_sqlite
+from crm.kpis.upkeep import note_rows
 
 from crm.imports.context import Context
 from crm.models import AuditLog, ImportChange
@@ -124,7 +125,7 @@ def bulk_insert(session: Session, table: Table, rows: list[dict], *, returning: 
     """Insert rows (dicts with the same keys); returns their new ids when asked."""
     if not rows:
         return []
-    if not is_sqlite(session):
+    if not is_sqlite(session):  # through the session: crm.kpis.upkeep sees the statement
         if returning:
             stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
             return list(session.execute(stmt, rows).scalars())
@@ -136,6 +137,7 @@ def bulk_insert(session: Session, table: Table, rows: list[dict], *, returning: 
         first = conn.exec_driver_sql(f'SELECT COALESCE(MAX(id), 0) + 1 FROM "{table.name}"').scalar()
         ids = list(range(first, first + len(rows)))
         rows = [{**r, "id": i} for r, i in zip(rows, ids)]
+    note_rows(session, table.name, rows)  # the driver-level insert below bypasses the session's events
     columns = [c for c in table.columns if c.name in rows[0]]
     dialect = conn.dialect
     values = []  # column by column: one type processor call per value, and no per-row generator

@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlmodel import Session
 
 from crm.forecast.periods import add_months
-
 from crm.forecast.scope import Scope, resolve_scope
-from crm.permissions import Actor
+from crm.kpis import cube
+from crm.permissions import Actor, readable_owner_ids
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,19 @@ class Metric:
     numerator: float | None = None  # the parts of a ratio, for the drill-down's "n of m"
     denominator: float | None = None
     detail: dict = field(default_factory=dict)  # e.g. per channel, per stage; plain JSON-able values
+
+
+def month_span(flt: KpiFilter) -> int:
+    """How many whole calendar months the period is (0 if it does not start and end on month edges)."""
+    return _whole_months(flt.start, flt.end)
+
+
+def cube_owners(session: Session, actor: Actor, flt: KpiFilter) -> tuple[bool, set[int] | None]:
+    """Whether the KPI cube (crm/kpis/cube.py) can answer for this filter, and the contact owners to sum it over
+    (None: everyone). It cannot for a segment (members are not in the cube), or before the cube is built."""
+    if flt.segment_id is not None or not cube.enabled(session):
+        return False, None
+    return True, readable_owner_ids(session, actor, "contacts")
 
 
 def ratio(numerator: float, denominator: float) -> float | None:

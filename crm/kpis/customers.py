@@ -1,8 +1,9 @@
 """Customer KPIs: acquisition cost, email-list growth, NPS, churn and time to resolve tickets (docs/kpis_customers.md).
 
 Every metric counts only live contacts the actor may read, narrowed to `flt.segment_id`'s members when it is set;
-the period is [flt.since, flt.until). Facts are read from their own indexes and each one's contact is checked by
-primary key (a correlated EXISTS), so a short period touches few rows even at a million contacts.
+the period is [flt.since, flt.until). Facts are read from their own indexes and checked against their contacts in
+one go (`_counted_fact`) or by primary key (a correlated EXISTS), so a short period touches few rows even at a
+million contacts. CAC reads its new customers from the KPI cube when it can (crm/kpis/cube.py).
 
 Shared definitions:
 - an order *counts* when it is completed and not deleted; undated (migrated) orders count as older than any period;
@@ -12,18 +13,20 @@ import calendar
 from datetime import date, timedelta
 
 import pandas as pd
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from crm.errors import ValidationFailed
 from crm.frames import result_frame
-from crm.kpis.base import KpiFilter, Metric
+from crm.kpis import cube
+from crm.kpis.base import KpiFilter, Metric, cube_owners, month_span
+from crm.kpis.cube_facts import PERIOD_MONTHS
 from crm.models import Contact, ListSubscriptionEvent, MarketingSpend, Order, SurveyResponse, Ticket, User
 from crm.models.vocab import SubscriptionAction, SurveyKind, TicketStatus
 from crm.permissions import Actor, readable_owner_ids
 from crm.segments.service import get_segment, members_condition
-from crm.sqlfuncs import epoch
+from crm.sqlfuncs import epoch, unindexed
 
 COMPLETED = "completed"
 ACTIVE_WINDOW = timedelta(days=365)  # a customer has a counted order in the year before (churn)
@@ -51,6 +54,26 @@ def _contact_conditions(session: Session, actor: Actor, flt: KpiFilter) -> tuple
 def _counted(contact_id, conditions: list):
     """The fact's contact is one the metric counts (a primary-key probe per fact)."""
     return exists(select(Contact.id).where(Contact.id == contact_id, *conditions).correlate_except(Contact))
+
+
+def _counted_fact(session: Session, actor: Actor, flt: KpiFilter, contact_id) -> tuple[ColumnElement, bool]:
+    """A condition on a fact's contact_id: its contact is one the metric counts; and whether those contacts are
+    narrower than all.
+
+    Tens of thousands of facts in a period are checked against their contacts once rather than by a probe each:
+    for everyone, the contact is not among the deleted ones (ix_contact_deleted, read once); for a team or one
+    person, it is among their live contacts (read once from the owner index, and unindexed on the fact, so that
+    SQLite still starts from the period). A segment's condition can be anything: then a probe per fact."""
+    if flt.segment_id is not None:
+        conditions, narrowed = _contact_conditions(session, actor, flt)
+        return _counted(contact_id, conditions), narrowed
+    deleted = aliased(Contact, name="deleted")
+    deleted_ids = select(deleted.id).where(deleted.deleted_at.is_not(None))
+    readable = readable_owner_ids(session, actor, "contacts")
+    if readable is None:
+        return contact_id.not_in(deleted_ids), False
+    live = select(Contact.id).where(Contact.owner_id.in_(readable), Contact.id.not_in(deleted_ids))
+    return unindexed(contact_id).in_(live), True
 
 
 def _counted_order():
@@ -93,16 +116,26 @@ def _new_customers(flt: KpiFilter):
             .group_by(Order.contact_id).subquery("new_customer"))
 
 
-def cac_by_channel(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
-    """channel, spend (money), new_customers, cac (money, NaN without new customers): one row per channel that
-    had spend or new customers in the period, by channel. A contact's channel is its `source`."""
+def _new_by_channel(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
+    """channel, new_customers: the channels with new customers in the period. From the KPI cube's first orders when
+    it can answer (a sum over a few rows per day); else from the orders, one probe for an earlier order each."""
+    usable, owners = cube_owners(session, actor, flt)
+    if usable:
+        found = cube.totals(session, ["new_customers"], owners, since=flt.start, until=flt.until.date(), by="key")
+        out = pd.DataFrame({"channel": found["key"], "new_customers": found["new_customers"].round().astype(int)})
+        return out[out["new_customers"] > 0]  # a refreshed cube can keep rows that sum to zero
     conditions, _ = _contact_conditions(session, actor, flt)
     new = _new_customers(flt)
     channel = func.coalesce(Contact.source, NO_CHANNEL).label("channel")
-    counts = result_frame(session.execute(
+    return result_frame(session.execute(
         select(channel, func.count().label("new_customers")).select_from(new)
         .join(Contact, Contact.id == new.c.contact_id).where(*conditions).group_by(channel)))
-    out = _spend_by_channel(session, flt).merge(counts, on="channel", how="outer")
+
+
+def cac_by_channel(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
+    """channel, spend (money), new_customers, cac (money, NaN without new customers): one row per channel that
+    had spend or new customers in the period, by channel. A contact's channel is its `source`."""
+    out = _spend_by_channel(session, flt).merge(_new_by_channel(session, actor, flt), on="channel", how="outer")
     out = out.fillna({"spend": 0.0, "new_customers": 0}).astype({"spend": float, "new_customers": int})
     out["cac"] = out["spend"] / out["new_customers"].where(out["new_customers"] > 0)
     return out.sort_values("channel", ignore_index=True)
@@ -120,8 +153,9 @@ def customer_acquisition_cost(session: Session, actor: Actor, flt: KpiFilter) ->
     _, narrowed = _contact_conditions(session, actor, flt)
     table = cac_by_channel(session, actor, flt)
     spend, new = float(table["spend"].sum()), int(table["new_customers"].sum())
-    by_channel = {r.channel: {"spend": float(r.spend), "new_customers": int(r.new_customers),
-                              "cac": None if pd.isna(r.cac) else float(r.cac)} for r in table.itertuples()}
+    by_channel = {channel: {"spend": float(spend), "new_customers": int(n), "cac": None if pd.isna(cac) else float(cac)}
+                  for channel, spend, n, cac in zip(table["channel"], table["spend"], table["new_customers"],
+                                                    table["cac"])}
     detail = {"by_channel": by_channel, **({"note": COMPANY_WIDE} if narrowed else {})}
     return Metric("cac", "Customer acquisition cost", spend / new if new else None, "money", spend, new, detail)
 
@@ -158,6 +192,32 @@ def _subscription_changes(session: Session, actor: Actor, flt: KpiFilter, list_n
 
 def email_list_growth_by_list(session: Session, actor: Actor, flt: KpiFilter, *, list_name: str | None = None) -> pd.DataFrame:
     """list_name, size_at_start, subscribed, unsubscribed, growth (ratio, NaN for an empty list): one row per list."""
+    usable, owners = cube_owners(session, actor, flt)
+    if usable:
+        out = _list_growth_from_cube(session, owners, flt, list_name)
+    else:
+        out = _list_growth_from_events(session, actor, flt, list_name)
+    net = out["subscribed"] - out["unsubscribed"]
+    out["growth"] = net / out["size_at_start"].where(out["size_at_start"] > 0)
+    return out
+
+
+def _list_growth_from_cube(session: Session, owners, flt: KpiFilter, list_name: str | None) -> pd.DataFrame:
+    """The same table from the cube's counts of state changes (list_sub, list_unsub) and events per list."""
+    measures = ["list_sub", "list_unsub", "list_events"]
+    before = cube.totals(session, measures, owners, until=flt.start, by="key").set_index("key")
+    inside = cube.totals(session, measures, owners, since=flt.start, until=flt.until.date(), by="key").set_index("key")
+    lists = sorted(set(before.index[before["list_events"] > 0]) | set(inside.index[inside["list_events"] > 0]))
+    if list_name is not None:
+        lists = [name for name in lists if name == list_name]
+    before, inside = before.reindex(lists, fill_value=0.0), inside.reindex(lists, fill_value=0.0)
+    return pd.DataFrame({"list_name": lists,
+                         "size_at_start": (before["list_sub"] - before["list_unsub"]).round().astype(int).to_numpy(),
+                         "subscribed": inside["list_sub"].round().astype(int).to_numpy(),
+                         "unsubscribed": inside["list_unsub"].round().astype(int).to_numpy()})
+
+
+def _list_growth_from_events(session: Session, actor: Actor, flt: KpiFilter, list_name: str | None) -> pd.DataFrame:
     ev, effective = _subscription_changes(session, actor, flt, list_name)
     before, inside = ev.c.occurred_at < flt.since, ev.c.occurred_at >= flt.since
 
@@ -169,11 +229,7 @@ def email_list_growth_by_list(session: Session, actor: Actor, flt: KpiFilter, *,
                    total(inside, ev.c.action == SUB).label("subscribed"),
                    total(inside, ev.c.action == UNSUB).label("unsubscribed"))
             .group_by(ev.c.list_name).order_by(ev.c.list_name))
-    out = result_frame(session.execute(stmt)).astype(
-        {"size_at_start": int, "subscribed": int, "unsubscribed": int})
-    net = out["subscribed"] - out["unsubscribed"]
-    out["growth"] = net / out["size_at_start"].where(out["size_at_start"] > 0)
-    return out
+    return result_frame(session.execute(stmt)).astype({"size_at_start": int, "subscribed": int, "unsubscribed": int})
 
 
 def email_list_growth(session: Session, actor: Actor, flt: KpiFilter, *, list_name: str | None = None) -> Metric:
@@ -209,14 +265,14 @@ def email_list_growth_records(session: Session, actor: Actor, flt: KpiFilter, *,
 def _latest_answers(session: Session, actor: Actor, flt: KpiFilter, bucket=None):
     """Each contact's latest NPS answer in the period (per bucket when given), as (id, contact_id, score,
     answered_at, bucket)."""
-    conditions, _ = _contact_conditions(session, actor, flt)
     s = SurveyResponse
+    counted, _ = _counted_fact(session, actor, flt, s.contact_id)
     partition = (s.contact_id,) if bucket is None else (s.contact_id, bucket)
     rank = func.row_number().over(partition_by=partition, order_by=(s.answered_at.desc(), s.id.desc()))
     columns = [s.id, s.contact_id, s.score, s.answered_at, *(() if bucket is None else (bucket.label("bucket"),))]
     ranked = (select(*columns, rank.label("rank"))
-              .where(s.kind == SurveyKind.NPS.value, s.answered_at >= flt.since, s.answered_at < flt.until,
-                     _counted(s.contact_id, conditions)).subquery("ranked"))
+              .where(s.kind == SurveyKind.NPS.value, s.answered_at >= flt.since, s.answered_at < flt.until, counted)
+              .subquery("ranked"))
     return ranked, ranked.c.rank == 1
 
 
@@ -296,9 +352,15 @@ def churn_rate(session: Session, actor: Actor, flt: KpiFilter) -> Metric:
     Customers at the start: customers at `since`. Lost: those of them who are no longer customers at `until` (no
     such order in the year before `until`). Undated orders are ignored. No customers at the start → None.
     """
-    per, where = _customers_at_start(session, actor, flt)
-    customers, lost = session.execute(select(func.count(), func.sum(per.c.lost)).where(*where)).one()
-    lost = lost or 0
+    usable, owners = cube_owners(session, actor, flt)
+    n = month_span(flt)
+    if usable and n in PERIOD_MONTHS:  # customers at since = active at since; lost_n counts the lost ones
+        customers = cube.active(session, owners, flt.start)
+        lost = int(round(cube.total(session, f"lost_{n}", owners, since=flt.start, until=flt.start + timedelta(days=1))))
+    else:
+        per, where = _customers_at_start(session, actor, flt)
+        customers, lost = session.execute(select(func.count(), func.sum(per.c.lost)).where(*where)).one()
+        lost = lost or 0
     return Metric("churn_rate", "Churn rate", lost / customers if customers else None, "ratio", lost, customers,
                   {"window_days": ACTIVE_WINDOW.days})
 
@@ -316,11 +378,10 @@ def churn_records(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFram
 
 def _resolved_tickets(session: Session, actor: Actor, flt: KpiFilter) -> list:
     """WHERE conditions on Ticket for the tickets MTTR averages."""
-    conditions, narrowed = _contact_conditions(session, actor, flt)
     where = [Ticket.deleted_at.is_(None), Ticket.status == TicketStatus.RESOLVED.value,
              Ticket.resolved_at >= flt.since, Ticket.resolved_at < flt.until, Ticket.resolved_at >= Ticket.opened_at]
     # A ticket follows its contact's visibility; one without a contact counts only for an unrestricted view.
-    linked = _counted(Ticket.contact_id, conditions)
+    linked, narrowed = _counted_fact(session, actor, flt, Ticket.contact_id)
     where.append(linked if narrowed else or_(Ticket.contact_id.is_(None), linked))
     if flt.owner_id is not None:
         where.append(Ticket.owner_id == flt.owner_id)

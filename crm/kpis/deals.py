@@ -14,10 +14,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, distinct, func
+from sqlalchemy import case, func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from crm.forecast.scope import Scope, scope_conditions
+from crm.frames import result_frame
 from crm.kpis.base import KpiFilter, Metric, deal_scope, ratio
 from crm.models import Deal, DealLineItem, DealStageHistory, DealStatus, LostReason, Pipeline, Product, Stage, User
 from crm.permissions import Actor
@@ -28,21 +29,34 @@ WinRateBy = Literal["source", "product", "rep"]
 
 
 
-def _status(scope: Scope):
-    """Deal.status; for everyone unindexed, so SQLite reads the period from ix_deal_closed_at (as won_between)."""
-    return Deal.status if scope.owner_ids is not None else unindexed(Deal.status)
+def _in_period(session: Session, actor: Actor, flt: KpiFilter, column, statuses=None) -> list:
+    """WHERE conditions: live deals in scope whose `column` (closed_at or created_at) is in [since, until), with
+    one of `statuses` when given.
+
+    Shaped for SQLite, which has no statistics and picks indexes by rule, so that the query reads one covering index
+    and never the deal rows: for everyone, the period's slice of ix_deal_closed_cover or ix_deal_created_cover (status
+    and pipeline unindexed, or SQLite would read every won deal, or every deal of the pipeline, ever); for a team or
+    a rep, ix_deal_owner_closed by owner and status (pipeline unindexed). PostgreSQL gets the plain columns."""
+    scope = deal_scope(session, actor, flt)
+    everyone = scope.owner_ids is None
+    conditions = [Deal.deleted_at.is_(None), column >= flt.since, column < flt.until]
+    if not everyone:
+        conditions.append(Deal.owner_id.in_(scope.owner_ids))
+    if scope.pipeline_id is not None:
+        conditions.append(unindexed(Deal.pipeline_id) == scope.pipeline_id)
+    if statuses is not None:
+        conditions.append((unindexed(Deal.status) if everyone else Deal.status).in_(list(statuses)))
+    return conditions
 
 
 def _closed_in(session: Session, actor: Actor, flt: KpiFilter, statuses=CLOSED) -> list:
     """WHERE conditions: live deals in scope, with one of `statuses`, closed in [since, until)."""
-    scope = deal_scope(session, actor, flt)
-    return [*scope_conditions(scope), _status(scope).in_(list(statuses)),
-            Deal.closed_at >= flt.since, Deal.closed_at < flt.until]
+    return _in_period(session, actor, flt, Deal.closed_at, statuses)
 
 
 def _created_in(session: Session, actor: Actor, flt: KpiFilter) -> list:
-    scope = deal_scope(session, actor, flt)
-    return [*scope_conditions(scope), Deal.created_at >= flt.since, Deal.created_at < flt.until]
+    """WHERE conditions: live deals in scope created in [since, until), whatever their status."""
+    return _in_period(session, actor, flt, Deal.created_at)
 
 
 def _deal_rows(session: Session, conditions: list, *extra) -> pd.DataFrame:
@@ -100,28 +114,37 @@ def cohort_close_rate_records(session: Session, actor: Actor, flt: KpiFilter) ->
 
 # --- 4. length of each pipeline stage -----------------------------------------------------------------------------
 
+def _pipeline_stages(session: Session) -> pd.DataFrame:
+    """Every open stage (neither won nor lost), deleted ones too: the history in them still counts.
+    Columns: stage_id, pipeline_id, stage, position."""
+    return result_frame(session.execute(
+        select(Stage.id.label("stage_id"), Stage.pipeline_id, Stage.name.label("stage"), Stage.position)
+        .where(Stage.is_won.is_(False), Stage.is_lost.is_(False))))
+
+
 def stage_durations(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
     """Days deals closed in the period spent in each open stage: median and 75th percentile, for won and for lost.
 
     A deal's time in a stage is the sum of its completed visits (exited_at − entered_at, in days), so a deal that
     went back counts once with its total. Closed stages (is_won, is_lost) are not pipeline stages and are left out.
     Columns: pipeline_id, stage_id, stage, position, outcome, deals, median_days, p75_days; no rows without data."""
-    spent = func.sum(days_between(DealStageHistory.entered_at, DealStageHistory.exited_at))
-    result = session.exec(
-        select(Stage.pipeline_id, Stage.id.label("stage_id"), Stage.name.label("stage"), Stage.position,
-               Deal.status.label("outcome"), spent.label("days"))
-        .select_from(Deal).join(DealStageHistory, DealStageHistory.deal_id == Deal.id)
-        .join(Stage, Stage.id == DealStageHistory.stage_id)
-        .where(*_closed_in(session, actor, flt), DealStageHistory.exited_at.is_not(None),
-               Stage.is_won.is_(False), Stage.is_lost.is_(False))
-        .group_by(Stage.pipeline_id, Stage.id, Stage.name, Stage.position, Deal.status, Deal.id))
-    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    stages = _pipeline_stages(session)
+    h = DealStageHistory
+    # The visits come straight from the index (no GROUP BY in SQL: its sort costs more than pandas' sum). The stage
+    # is unindexed so that SQLite starts from the period's deals, not from every visit ever made to these stages.
+    visits = result_frame(session.execute(
+        select(h.deal_id, h.stage_id, Deal.status.label("outcome"),
+               days_between(h.entered_at, h.exited_at).label("days"))
+        .select_from(Deal).join(h, h.deal_id == Deal.id)
+        .where(*_closed_in(session, actor, flt), h.exited_at.is_not(None),
+               unindexed(h.stage_id).in_(stages.stage_id.tolist()))))
     columns = ["pipeline_id", "stage_id", "stage", "position", "outcome", "deals", "median_days", "p75_days"]
-    if frame.empty:
+    if visits.empty:
         return pd.DataFrame(columns=columns)
-    grouped = frame.groupby(["pipeline_id", "stage_id", "stage", "position", "outcome"])["days"]
-    out = grouped.agg(deals="count", median_days="median",
-                      p75_days=lambda d: float(np.quantile(d, 0.75))).reset_index()
+    per_deal = visits.groupby(["deal_id", "stage_id", "outcome"], as_index=False, sort=False)["days"].sum()
+    out = per_deal.groupby(["stage_id", "outcome"])["days"].agg(
+        deals="count", median_days="median", p75_days=lambda d: float(np.quantile(d, 0.75))).reset_index()
+    out = out.merge(stages, on="stage_id")  # labels on the few result rows, not on every visit
     return out.sort_values(["pipeline_id", "position", "outcome"], ignore_index=True)[columns]
 
 
@@ -155,15 +178,18 @@ def sales_cycle_records(session: Session, actor: Actor, flt: KpiFilter) -> pd.Da
 # --- the conversion funnel and where deals are lost ---------------------------------------------------------------
 
 def _furthest(session: Session, actor: Actor, flt: KpiFilter):
-    """Per deal closed in the period: the highest position among the open stages it entered (NULL: no history)."""
-    open_stage = and_(Stage.id == DealStageHistory.stage_id, Stage.pipeline_id == Deal.pipeline_id,
-                      Stage.is_won.is_(False), Stage.is_lost.is_(False))
-    return (select(Deal.id, Deal.pipeline_id, Deal.status, Deal.amount, Deal.lost_reason_id,
-                   func.max(Stage.position).label("furthest"))
-            .select_from(Deal).join(DealStageHistory, DealStageHistory.deal_id == Deal.id, isouter=True)
-            .join(Stage, open_stage, isouter=True)
-            .where(*_closed_in(session, actor, flt))
-            .group_by(Deal.id, Deal.pipeline_id, Deal.status, Deal.amount, Deal.lost_reason_id)).subquery()
+    """Per deal lost in the period: id, pipeline_id, amount, lost_reason_id and furthest, the highest position among
+    the open stages of its pipeline it entered (NULL: none). Won deals need none: they reached every stage.
+
+    furthest is a correlated subquery, one index probe per deal. OFFSET 0 keeps SQLite from merging this query into
+    the grouping one around it, which would run the subquery twice per deal (PostgreSQL ignores the fence)."""
+    h = DealStageHistory
+    furthest = (select(func.max(Stage.position)).select_from(h).join(Stage, Stage.id == h.stage_id)
+                .where(h.deal_id == Deal.id, Stage.pipeline_id == Deal.pipeline_id, Stage.is_won.is_(False),
+                       Stage.is_lost.is_(False))
+                .correlate(Deal).scalar_subquery())
+    return (select(Deal.id, Deal.pipeline_id, Deal.amount, Deal.lost_reason_id, furthest.label("furthest"))
+            .where(*_closed_in(session, actor, flt, statuses=(str(DealStatus.LOST),))).offset(0).subquery())
 
 
 def _open_stages(session: Session, flt: KpiFilter) -> pd.DataFrame:
@@ -178,16 +204,20 @@ def _open_stages(session: Session, flt: KpiFilter) -> pd.DataFrame:
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
-def _lost_at(stages: pd.DataFrame, lost: pd.DataFrame) -> list:
-    """The open stage each lost-deal group stopped at: the last stage at or before its furthest position (no
-    history: the pipeline's first stage)."""
-    def at(row):
-        mine = stages[stages.pipeline_id == row.pipeline_id]
-        if mine.empty:
+def _lost_at(stages: pd.DataFrame, lost) -> list:
+    """The open stage each lost-deal group, a (pipeline_id, furthest) pair, stopped at: the last stage at or before
+    its furthest position (no history: the pipeline's first stage). Plain Python: a few dozen groups at most."""
+    order: dict[int, list[tuple[int, int]]] = {}
+    for stage in stages.itertuples():
+        order.setdefault(stage.pipeline_id, []).append((stage.position, int(stage.stage_id)))
+
+    def at(pipeline_id, furthest):
+        mine = order.get(pipeline_id)
+        if not mine:
             return None
-        reached = mine[mine.position <= row.furthest] if pd.notna(row.furthest) else mine.iloc[:0]
-        return int(reached.stage_id.iloc[-1]) if not reached.empty else int(mine.stage_id.iloc[0])
-    return [at(row) for row in lost.itertuples()]
+        reached = [stage_id for position, stage_id in mine if pd.notna(furthest) and position <= furthest]
+        return reached[-1] if reached else mine[0][1]
+    return [at(pipeline_id, furthest) for pipeline_id, furthest in lost]
 
 
 def conversion_funnel(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
@@ -199,29 +229,31 @@ def conversion_funnel(session: Session, actor: Actor, flt: KpiFilter) -> pd.Data
     lost_here / lost_amount: lost deals whose furthest stage is this one.
     Columns: pipeline_id, pipeline, stage_id, stage, position, reached, advanced, conversion, lost_here, lost_amount.
     """
+    won_by_pipeline = dict(session.exec(
+        select(Deal.pipeline_id, func.count()).where(*_closed_in(session, actor, flt, statuses=(str(DealStatus.WON),)))
+        .group_by(Deal.pipeline_id)).all())
     f = _furthest(session, actor, flt)
-    result = session.exec(select(f.c.pipeline_id, f.c.status, f.c.furthest, func.count().label("deals"),
+    groups = session.exec(select(f.c.pipeline_id, f.c.furthest, func.count().label("deals"),
                                  func.sum(f.c.amount).label("amount"))
-                          .group_by(f.c.pipeline_id, f.c.status, f.c.furthest))
-    groups = pd.DataFrame(result.all(), columns=list(result.keys()))
-    stages = _open_stages(session, flt)
+                          .group_by(f.c.pipeline_id, f.c.furthest)).all()
     rows = []
-    for pipeline_id, mine in stages.groupby("pipeline_id", sort=False):
-        deals = groups[groups.pipeline_id == pipeline_id]
-        won = int(deals[deals.status == DealStatus.WON].deals.sum())
-        others = deals[deals.status != DealStatus.WON].copy()
-        others["furthest"] = others.furthest.fillna(mine.position.min())
-        lost = deals[deals.status == DealStatus.LOST].copy()
-        lost["stage_id"] = _lost_at(mine, lost)
+    for pipeline_id, mine in _open_stages(session, flt).groupby("pipeline_id", sort=False):
+        won = won_by_pipeline.get(pipeline_id, 0)
+        lost = [g for g in groups if g.pipeline_id == pipeline_id]
+        first = mine.position.min()
+        others = [(first if g.furthest is None else g.furthest, g.deals) for g in lost]  # closed and not won: lost
+        stops = _lost_at(mine, [(g.pipeline_id, g.furthest) for g in lost])
+        funnel = []
         for stage in mine.itertuples():
-            reached = won + int(others[others.furthest >= stage.position].deals.sum())
-            here = lost[lost.stage_id == stage.stage_id]
-            rows.append({"pipeline_id": pipeline_id, "pipeline": stage.pipeline, "stage_id": stage.stage_id,
-                         "stage": stage.stage, "position": stage.position, "reached": reached,
-                         "lost_here": int(here.deals.sum()), "lost_amount": float(here.amount.sum())})
-        for i, row in enumerate(rows[-len(mine):]):
-            row["advanced"] = rows[-len(mine) + i + 1]["reached"] if i + 1 < len(mine) else won
+            here = [g for g, stop in zip(lost, stops) if stop == stage.stage_id]
+            funnel.append({"pipeline_id": pipeline_id, "pipeline": stage.pipeline, "stage_id": stage.stage_id,
+                           "stage": stage.stage, "position": stage.position,
+                           "reached": won + sum(n for furthest, n in others if furthest >= stage.position),
+                           "lost_here": sum(g.deals for g in here), "lost_amount": float(sum(g.amount for g in here))})
+        for row, after in zip(funnel, [*funnel[1:], None]):
+            row["advanced"] = after["reached"] if after else won
             row["conversion"] = ratio(row["advanced"], row["reached"])
+        rows += funnel
     columns = ["pipeline_id", "pipeline", "stage_id", "stage", "position", "reached", "advanced", "conversion",
                "lost_here", "lost_amount"]
     return pd.DataFrame(rows, columns=columns)
@@ -235,14 +267,13 @@ def losses(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
     result = session.exec(select(f.c.pipeline_id, f.c.furthest, func.coalesce(LostReason.name, "(no reason)")
                                  .label("reason"), func.count().label("deals"), func.sum(f.c.amount).label("amount"))
                           .select_from(f).join(LostReason, LostReason.id == f.c.lost_reason_id, isouter=True)
-                          .where(f.c.status == DealStatus.LOST)
                           .group_by(f.c.pipeline_id, f.c.furthest, LostReason.name))
     lost = pd.DataFrame(result.all(), columns=list(result.keys()))
     columns = ["reason", "stage", "deals", "amount", "share"]
     if lost.empty:
         return pd.DataFrame(columns=columns)
     stages = _open_stages(session, flt)
-    lost["stage_id"] = _lost_at(stages, lost)
+    lost["stage_id"] = _lost_at(stages, zip(lost.pipeline_id, lost.furthest))
     lost = lost.merge(stages[["stage_id", "stage"]], on="stage_id", how="left")
     out = lost.groupby(["reason", "stage"], dropna=False)[["deals", "amount"]].sum().reset_index()
     out["share"] = out.deals / out.deals.sum()
@@ -251,32 +282,46 @@ def losses(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
 
 # --- win rates ----------------------------------------------------------------------------------------------------
 
+def _win_rate_rows(session: Session, actor: Actor, flt: KpiFilter, by: WinRateBy):
+    """One row per deal closed in the period and key (its source, its owner, or each distinct product on its line
+    items, NULL without any): key, status, amount."""
+    closed = _closed_in(session, actor, flt)
+    if by == "product":
+        # A line counts unless an earlier line of its deal names the same product: a probe in the deal's lines,
+        # cheaper than a DISTINCT over every line.
+        line, earlier = DealLineItem, aliased(DealLineItem, name="earlier")
+        repeated = select(earlier.id).where(earlier.deal_id == line.deal_id, earlier.product_id == line.product_id,
+                                            earlier.id < line.id)
+        return (select(Deal.status, Deal.amount, line.product_id.label("key")).select_from(Deal)
+                .join(line, line.deal_id == Deal.id, isouter=True).where(*closed, ~repeated.exists()).subquery())
+    key = Deal.source if by == "source" else Deal.owner_id
+    return select(Deal.status, Deal.amount, key.label("key")).where(*closed).subquery()
+
+
 def win_rates(session: Session, actor: Actor, flt: KpiFilter, by: WinRateBy) -> pd.DataFrame:
     """Close rate (won ÷ closed) of the deals closed in the period, per source, product or rep.
 
     product: a deal counts once for each product on its line items, so the rows can add up to more than all deals;
     deals with no line item are "(no product)". Missing source: "(unknown)"; no owner: "(unassigned)".
     Columns: key, label, won, closed, win_rate, won_amount; most closed first."""
-    won = Deal.status == DealStatus.WON
-    # Grouped by the plain columns, labelled by an expression on them (PostgreSQL accepts that).
-    keys = {"source": (Deal.source, Deal.source, "(unknown)"), "rep": (Deal.owner_id, User.full_name, "(unassigned)"),
-            "product": (Product.id, Product.name, "(no product)")}
-    if by not in keys:
+    # by: (table naming the key, its name column, the label of a missing key)
+    names = {"source": (None, None, "(unknown)"), "rep": (User, User.full_name, "(unassigned)"),
+             "product": (Product, Product.name, "(no product)")}
+    if by not in names:
         raise ValueError(f"win rates by source, product or rep, not {by!r}")
-    key, name, missing = keys[by]
-    label = func.coalesce(name, missing)
-    stmt = select(key.label("key"), label.label("label"), func.count(distinct(case((won, Deal.id)))).label("won"),
-                  func.count(distinct(Deal.id)).label("closed"),
-                  func.coalesce(func.sum(case((won, Deal.amount), else_=0.0)), 0.0).label("won_amount"))
-    if by == "rep":
-        stmt = stmt.select_from(Deal).join(User, User.id == Deal.owner_id, isouter=True)
-    elif by == "product":
-        # won_amount per product is each won deal's amount once, however many lines name the product.
-        lines = select(DealLineItem.deal_id, DealLineItem.product_id).distinct().subquery()
-        stmt = (stmt.select_from(Deal).join(lines, lines.c.deal_id == Deal.id, isouter=True)
-                .join(Product, Product.id == lines.c.product_id, isouter=True))
-    result = session.exec(stmt.where(*_closed_in(session, actor, flt)).group_by(key, name))
-    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    rows = _win_rate_rows(session, actor, flt, by)
+    won = rows.c.status == DealStatus.WON
+    # Counted per key from the deals' index alone; the few keys are named afterwards.
+    counts = (select(rows.c.key, func.coalesce(func.sum(case((won, 1), else_=0)), 0).label("won"),
+                     func.count().label("closed"),
+                     func.coalesce(func.sum(case((won, rows.c.amount), else_=0.0)), 0.0).label("won_amount"))
+              .group_by(rows.c.key).subquery())
+    table, name, missing = names[by]
+    label = func.coalesce(counts.c.key if table is None else name, missing)
+    stmt = select(counts.c.key, label.label("label"), counts.c.won, counts.c.closed, counts.c.won_amount)
+    if table is not None:
+        stmt = stmt.select_from(counts).join(table, table.id == counts.c.key, isouter=True)
+    frame = result_frame(session.execute(stmt))
     frame["win_rate"] = [ratio(w, c) for w, c in zip(frame.won, frame.closed)]
     frame = frame.sort_values(["closed", "label"], ascending=[False, True], ignore_index=True)
     return frame[["key", "label", "won", "closed", "win_rate", "won_amount"]]

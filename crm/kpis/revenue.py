@@ -15,13 +15,17 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select as s
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from crm.kpis.base import KpiFilter, Metric, ratio
+from crm.kpis import cube
+from crm.kpis.base import KpiFilter, Metric, cube_owners, month_span, ratio
+from crm.kpis.cube_facts import PERIOD_MONTHS
 from crm.models import Company, Contact, Order, OrderLine
 from crm.permissions import Actor, readable_owner_ids
 from crm.segments.service import get_segment, members_condition
 from crm.sqlfuncs import unindexed
 
 COMPLETED = "completed"
+DAY = timedelta(days=1)
+MOVEMENTS = ("new", "reactivated", "expansion", "contraction", "churned")  # net new revenue's parts, in order
 YEAR = timedelta(days=365)
 DISCOUNT_RATE = 0.10  # a year, for the predicted lifetime value
 Grain = Literal["day", "week", "month"]
@@ -108,12 +112,20 @@ def upsell_rate(session: Session, actor: Actor, flt: KpiFilter) -> Metric:
     back after a pause counts). Cross-sell: an existing customer who ordered in the period a product they had never ordered
     before it. Formula: |upsold ∪ cross-sold| / |existing|; no existing customer gives None.
     detail: upsell and cross_sell counts and rates."""
-    c = _per_customer(session, actor, flt).c
-    existing_now = or_(c.earlier == 1, c.previous_orders > 0)
-    upsold, crossed = and_(existing_now, c.current > c.previous), and_(existing_now, c.new_product == 1)
-    n_up, n_cross, n_any = session.exec(select(_count_if(upsold), _count_if(crossed),
-                                               _count_if(or_(upsold, crossed)))).one()
-    base = _existing(session, actor, flt)
+    usable, owners = cube_owners(session, actor, flt)
+    n = month_span(flt)
+    if usable and n in PERIOD_MONTHS:
+        counts = cube.totals(session, [f"upsold_{n}", f"cross_sold_{n}", f"upsold_or_cross_sold_{n}"], owners,
+                             since=flt.start, until=flt.start + DAY).iloc[0]
+        n_up, n_cross, n_any = (int(round(v)) for v in counts)
+        base = int(round(cube.total(session, "customers", owners, until=flt.start)))
+    else:
+        c = _per_customer(session, actor, flt).c
+        existing_now = or_(c.earlier == 1, c.previous_orders > 0)
+        upsold, crossed = and_(existing_now, c.current > c.previous), and_(existing_now, c.new_product == 1)
+        n_up, n_cross, n_any = session.exec(select(_count_if(upsold), _count_if(crossed),
+                                                   _count_if(or_(upsold, crossed)))).one()
+        base = _existing(session, actor, flt)
     return Metric("upsell_rate", "Upsell and cross-sell rate", ratio(n_any, base), "ratio", n_any, base,
                   {"upsell": int(n_up), "cross_sell": int(n_cross), "upsell_rate": ratio(n_up, base),
                    "cross_sell_rate": ratio(n_cross, base)})
@@ -150,11 +162,21 @@ def net_new_revenue(session: Session, actor: Actor, flt: KpiFilter) -> Metric:
     churned: ordered in the previous period but not in this one (previous). "Churned revenue" in the issue's
     new + expansion − churned is contraction + churned here. The sum equals current − previous revenue of the
     customers, so nothing is left unexplained. detail: the five parts and both periods' revenue."""
-    c = _per_customer(session, actor, flt).c
-    parts = _movement(c)
-    values = session.exec(select(*parts.values(), func.coalesce(func.sum(c.previous), 0.0),
-                                  func.coalesce(func.sum(c.current), 0.0))).one()
-    detail = {name: float(v) for name, v in zip([*parts, "previous_revenue", "revenue"], values)}
+    usable, owners = cube_owners(session, actor, flt)
+    n = month_span(flt)
+    if usable and n in PERIOD_MONTHS:
+        moves = cube.totals(session, [f"rev_{name}_{n}" for name in MOVEMENTS], owners, since=flt.start,
+                            until=flt.start + DAY).iloc[0]
+        detail = {name: float(v) for name, v in zip(MOVEMENTS, moves)}
+        detail["previous_revenue"] = cube.total(session, "revenue", owners, since=flt.previous().start,
+                                                until=flt.start)
+        detail["revenue"] = cube.total(session, "revenue", owners, since=flt.start, until=flt.until.date())
+    else:
+        c = _per_customer(session, actor, flt).c
+        parts = _movement(c)
+        values = session.exec(select(*parts.values(), func.coalesce(func.sum(c.previous), 0.0),
+                                      func.coalesce(func.sum(c.current), 0.0))).one()
+        detail = {name: float(v) for name, v in zip([*parts, "previous_revenue", "revenue"], values)}
     value = (detail["new"] + detail["reactivated"] + detail["expansion"] - detail["contraction"]
              - detail["churned"])
     return Metric("net_new_revenue", "Net new revenue", value, "money", detail=detail)
@@ -190,9 +212,15 @@ def lifetime_value(session: Session, actor: Actor, flt: KpiFilter) -> Metric:
 
     Formula: sum(order totals before until) / count(customers with an order before until). Revenue, not margin (no
     costs are recorded). No customer gives None. detail: orders and average order value."""
-    query = _orders(session, actor, flt, None, flt.until)
-    revenue, customers, orders = session.exec(query(func.coalesce(func.sum(Order.total), 0.0),
-                                                    func.count(func.distinct(Order.contact_id)), func.count())).one()
+    usable, owners = cube_owners(session, actor, flt)
+    if usable:
+        sums = cube.totals(session, ["revenue", "customers", "orders"], owners, until=flt.until.date()).iloc[0]
+        revenue, customers, orders = float(sums["revenue"]), int(round(sums["customers"])), int(round(sums["orders"]))
+    else:
+        query = _orders(session, actor, flt, None, flt.until)
+        revenue, customers, orders = session.exec(query(func.coalesce(func.sum(Order.total), 0.0),
+                                                        func.count(func.distinct(Order.contact_id)),
+                                                        func.count())).one()
     return Metric("lifetime_value", "Customer lifetime value (to date)", ratio(float(revenue), customers), "money",
                   float(revenue), customers, {"orders": int(orders), "average_order": ratio(float(revenue), orders)})
 
@@ -219,14 +247,21 @@ def predicted_lifetime_value(session: Session, actor: Actor, flt: KpiFilter) -> 
     year, else None. Revenue, not margin. detail: m, r, d and the customer counts."""
     year, before = flt.until - YEAR, flt.until - 2 * YEAR
     first = session.exec(select(func.min(Order.ordered_at)).where(*_revenue())).one()
-    in_year = Order.ordered_at >= year
-    query = _orders(session, actor, flt, before, flt.until)
-    per = (query(Order.contact_id, func.max(case((in_year, 1), else_=0)).label("recent"),
-                 func.max(case((in_year, 0), else_=1)).label("prior"), _sum_if(in_year).label("revenue"))
-           .group_by(Order.contact_id)).subquery()
-    recent, prior, kept, revenue = session.exec(select(
-        _count_if(per.c.recent == 1), _count_if(per.c.prior == 1), _count_if(and_(per.c.prior == 1, per.c.recent == 1)),
-        func.coalesce(func.sum(per.c.revenue), 0.0))).one()
+    usable, owners = cube_owners(session, actor, flt)
+    if usable:  # active at until = ordered in the last year; at year = ordered in the year before; retained = both
+        recent = cube.active(session, owners, flt.until.date())
+        prior = cube.active(session, owners, year.date())
+        kept = cube.active(session, owners, flt.until.date(), "retained")
+        revenue = cube.total(session, "revenue", owners, since=year.date(), until=flt.until.date())
+    else:
+        in_year = Order.ordered_at >= year
+        query = _orders(session, actor, flt, before, flt.until)
+        per = (query(Order.contact_id, func.max(case((in_year, 1), else_=0)).label("recent"),
+                     func.max(case((in_year, 0), else_=1)).label("prior"), _sum_if(in_year).label("revenue"))
+               .group_by(Order.contact_id)).subquery()
+        recent, prior, kept, revenue = session.exec(select(
+            _count_if(per.c.recent == 1), _count_if(per.c.prior == 1),
+            _count_if(and_(per.c.prior == 1, per.c.recent == 1)), func.coalesce(func.sum(per.c.revenue), 0.0))).one()
     label = "Customer lifetime value (predicted)"
     if first is None or _naive(first) > _naive(before) or not recent or not prior:
         return Metric("predicted_lifetime_value", label, None, "money",
@@ -264,6 +299,14 @@ def revenue_trend(session: Session, actor: Actor, flt: KpiFilter, grain: Grain =
     if grain not in ("day", "week", "month"):
         raise ValueError(f"grain is day, week or month, not {grain!r}")
     bounds = _buckets(flt, grain)
+    usable, owners = cube_owners(session, actor, flt)
+    if usable and grain == "month" and month_span(flt):  # the cube counts buyers per whole calendar month
+        days = cube.totals(session, ["revenue", "orders", "buyers"], owners, since=flt.start, until=flt.until.date(),
+                           by="day")
+        days["period_start"] = [d.replace(day=1) for d in days["day"]]
+        per = days.groupby("period_start")[["revenue", "orders", "buyers"]].sum()
+        out = pd.DataFrame({"period_start": [b.date() for b in bounds[:-1]]}).join(per, on="period_start").fillna(0)
+        return out.rename(columns={"buyers": "customers"}).astype({"revenue": float, "orders": int, "customers": int})
     # A CASE over the bucket bounds reads the same on both databases. It is grouped in an outer query: PostgreSQL
     # does not match a GROUP BY expression whose parameters are bound apart from the SELECT's.
     bucket = case(*[(Order.ordered_at < end, i) for i, end in enumerate(bounds[1:])], else_=-1).label("bucket")

@@ -10,9 +10,12 @@ from crm.models.directory import (
     Company, CompanyInput, CompanyTag, CompanyView, Contact, ContactInput, ContactTag, ContactView, CustomFieldDef, CustomFieldDefBase,
     CustomFieldDefView, CustomFieldValue, SearchToken, Tag,
 )
+from crm.models.duplicates import DuplicateCandidate, DuplicatePairView, PairStatus
 from crm.models.engagement import (
     Activity, BehaviorEvent, ListSubscriptionEvent, MarketingSpend, Order, OrderLine, SurveyResponse, Ticket,
 )
+from crm.models.hygiene import HygieneChange, HygieneJob
+from crm.models.kpi import KpiCube
 from crm.models.people import RoleRight, Team, TeamView, User, UserCreate, UserUpdate, UserView
 from crm.models.pipeline import (
     Deal, DealContact, DealLineItem, DealStageHistory, LostReason, LostReasonView, Pipeline, PipelineView,

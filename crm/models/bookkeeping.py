@@ -116,6 +116,7 @@ class MergeLog(CRMTable, table=True):
     actor_id: int | None = Field(default=None, foreign_key="app_user.id")
     snapshot: dict = Field(default_factory=dict, sa_column=json_column())
     undone_at: datetime | None = None
+    undone_by_id: int | None = Field(default=None, foreign_key="app_user.id")
 
 
 class AutomationRule(CRMTable, SoftDelete, table=True):
@@ -126,6 +127,9 @@ class AutomationRule(CRMTable, SoftDelete, table=True):
     action: str = Field(max_length=40)  # create_task, assign_round_robin, add_tag, ...
     action_params: dict = Field(default_factory=dict, sa_column=json_column())
     active: bool = True
+    # The user the rule's round-robin assignment chose last; the next turn goes to the team's rep after them.
+    # Bookkeeping, not an edit: writing it bumps neither the version nor updated_at.
+    round_robin_cursor: int | None = Field(default=None, foreign_key="app_user.id")
 
 
 class AutomationFiring(CRMTable, table=True):
@@ -136,12 +140,18 @@ class AutomationFiring(CRMTable, table=True):
     entity: str = Field(max_length=20)
     record_id: int
     occasion: str = Field(max_length=80)
-    outcome: str = Field(default="ok", max_length=200)
+    # When a time trigger's occasion began (an idle streak's start, a ticket's opening): what its look-up compares.
+    occasion_at: datetime | None = None
+    outcome: str = Field(default="ok", max_length=200)  # ok | failed
+    detail: str | None = Field(default=None, max_length=500)  # what the action did, or why it failed
 
 
 class Notification(CRMTable, table=True):
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_user_read", "user_id", "read_at"),)
+    __table_args__ = (
+        Index("ix_notification_user_read", "user_id", "read_at"),
+        Index("ix_notification_record", "entity", "record_id"),  # what is about one record: merges, privacy requests
+    )
     user_id: int = Field(foreign_key="app_user.id")
     message: str = Field(max_length=500)
     entity: str | None = Field(default=None, max_length=20)
@@ -177,6 +187,7 @@ class PredictionScore(CRMTable, table=True):
     __table_args__ = (
         UniqueConstraint("model", "entity", "record_id", "product_id", name="uq_prediction"),
         Index("ix_prediction_model_product_p", "model", "product_id", "probability"),
+        Index("ix_prediction_record", "entity", "record_id"),  # one record's scores: merges, privacy requests
     )
     model: str = Field(max_length=40)
     model_version: str = Field(max_length=40)

@@ -19,7 +19,7 @@ class Company(CRMTable, SoftDelete, table=True):
     annual_revenue: float | None = Field(default=None, ge=0)
     country: str | None = Field(default=None, max_length=2, index=True)  # ISO 3166-1 alpha-2
     city: str | None = Field(default=None, max_length=120)
-    parent_id: int | None = Field(default=None, foreign_key="company.id")
+    parent_id: int | None = Field(default=None, foreign_key="company.id", index=True)  # a company's children
     owner_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
     external_id: str | None = Field(default=None, max_length=100, index=True)
 
@@ -65,6 +65,9 @@ class Contact(CRMTable, SoftDelete, table=True):
         # Covers the marketer's counts of live contacts by stage and consent without reading the wide rows.
         Index("ix_contact_live_marketing", "lifecycle_stage", "email_opt_in", "do_not_contact", "created_at",
               sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+        # The few deleted contacts: the KPIs check tens of thousands of facts against them at once, not one by one.
+        Index("ix_contact_deleted", "id", sqlite_where=text("deleted_at IS NOT NULL"),
+              postgresql_where=text("deleted_at IS NOT NULL")),
     )
     first_name: str = Field(default="", max_length=100)
     last_name: str = Field(default="", max_length=100)

@@ -84,6 +84,13 @@ class Deal(CRMTable, SoftDelete, table=True):
         Index("ix_deal_status_close", "status", "expected_close"),
         # A company's past outcomes, without reading the rows (the win model's "company's past wins").
         Index("ix_deal_company_outcome", "company_id", "status", "closed_at", "deleted_at"),
+        # The KPIs of deals closed (or created) in a period, read from the index alone: everyone's by date, a team's
+        # or a rep's by owner and status (close rate, sales cycle, funnel, losses, win rates; cohort close rate).
+        Index("ix_deal_closed_cover", "closed_at", "status", "owner_id", "pipeline_id", "created_at", "amount",
+              "deleted_at", "lost_reason_id", "source"),
+        Index("ix_deal_owner_closed", "owner_id", "status", "closed_at", "pipeline_id", "created_at", "amount",
+              "deleted_at", "lost_reason_id", "source"),
+        Index("ix_deal_created_cover", "created_at", "status", "owner_id", "pipeline_id", "deleted_at"),
     )
     title: str = Field(max_length=200)
     pipeline_id: int = Field(foreign_key="pipeline.id")
@@ -118,7 +125,8 @@ class DealContact(CRMTable, table=True):
 class DealStageHistory(CRMTable, table=True):
     """One row per stage a deal entered; exited_at is NULL for the current stage."""
     __tablename__ = "deal_stage_history"
-    __table_args__ = (Index("ix_dsh_deal_entered", "deal_id", "entered_at"),)
+    # A deal's stages in order, with what the KPIs' stage durations and funnel read (no row lookups).
+    __table_args__ = (Index("ix_dsh_deal_entered", "deal_id", "entered_at", "stage_id", "exited_at"),)
     deal_id: int = Field(foreign_key="deal.id")
     stage_id: int = Field(foreign_key="stage.id", index=True)
     entered_at: datetime
@@ -137,7 +145,9 @@ class Product(CRMTable, SoftDelete, table=True):
 
 class DealLineItem(CRMTable, table=True):
     __tablename__ = "deal_line_item"
-    deal_id: int = Field(foreign_key="deal.id", index=True)
+    # A deal's lines, and its products without reading the lines (win rate by product).
+    __table_args__ = (Index("ix_deal_line_item_deal_product", "deal_id", "product_id"),)
+    deal_id: int = Field(foreign_key="deal.id")
     product_id: int = Field(foreign_key="product.id", index=True)
     quantity: float = Field(default=1, gt=0)
     unit_price: float = Field(default=0.0, ge=0)

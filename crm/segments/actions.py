@@ -17,14 +17,14 @@ from crm.audit import audit
 from crm.errors import ValidationFailed
 from crm.listing import export_companies, export_contacts
 from crm.contacts import assign_owner
-from crm.models import Contact, SegmentMember, User
+from crm.models import Contact, SegmentMember
 from crm.permissions import Actor, require
 from crm.segments.compiler import entity_table
 from crm.segments.service import (
     SegmentView, SnapshotView, count_where, get_segment, members_condition, static_size, take_snapshot,
 )
 from crm.tags import change_tags
-from crm.targets import TaskAssignment, assign_follow_up_tasks
+from crm.targets import TaskAssignment, assign_follow_up_tasks, team_reps
 
 MAX_ACTION_MEMBERS = 50_000  # tagging and tasks touch each record with its own audit row
 
@@ -88,8 +88,7 @@ def assign_owners(*, session: Session, actor: Actor, segment: SegmentView, team_
     require(actor, "segments.manage", "assign a segment's members")
     if segment.entity != "contact":
         raise ValidationFailed("segment", "owners are assigned for contact segments")
-    reps = session.exec(select(User.id, User.full_name).where(User.team_id == team_id, User.role == "rep",
-                                                              User.active).order_by(User.full_name, User.id)).all()
+    reps = session.exec(team_reps(team_id)).all()
     if not reps:
         raise ValidationFailed("team_id", "that team has no active reps")
     snapshot, ids = _acted_on(session, actor, segment, "assign owners")

@@ -25,6 +25,8 @@ def test_a_manager_reads_the_kpis_and_the_records_behind_one(page, server):
     expect(metrics).to_have_count(len(KPIS), timeout=WAIT)
     for kpi in KPIS:
         expect(metrics.filter(has_text=kpi.label).first).to_be_visible()
+    # A tall window: the chooser sits below twelve tiles, and scrolling to it would close its list again.
+    page.set_viewport_size({"width": 1400, "height": 2400})
     page.get_by_role("combobox", name="Look closer at").click()
     page.get_by_role("option", name="Close rate", exact=True).click()
     settle(page)

@@ -39,6 +39,11 @@ def test_every_kpi_shows_its_value_and_the_drill_down_its_rows(demo):
                                KpiFilter(flt_start, period_bounds("month", flt_start)[1]))
     for kpi in KPIS:
         assert tiles[kpi.label] == shown(expected[kpi.key].value, expected[kpi.key].unit), kpi.key
+    # Each tile's small trend: six periods, ending with this one's value (an undefined value is a gap).
+    for tile in at.metric:
+        kpi = next(k for k in KPIS if k.label == tile.label)
+        points, value = list(tile.proto.chart_data), expected[kpi.key].value
+        assert len(points) == 6 and (points[-1] != points[-1] if value is None else abs(points[-1] - value) < 1e-9)
     at.selectbox(key="kpi_focus").set_value("close_rate").run()
     no_exception(at)
     closed = next(d.value for d in at.dataframe if "status" in d.value.columns)

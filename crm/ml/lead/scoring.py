@@ -5,10 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import column, table, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from crm.audit import audit
+from crm.automations.engine import fire_score_crossings, score_crossings
 from crm.clock import utcnow
 from crm.db import read_scope, session_scope
 from crm.errors import NotFound
@@ -43,8 +45,7 @@ def update_lead_scores(engine: Engine, *, now: datetime | None = None, root: Pat
     scores, source = current_scores(engine, now=now, root=root)
     computed = time.perf_counter()
     with session_scope(engine) as session:
-        conn = session.connection()
-        changed = _write(conn, scores)
+        changed = _write(session, scores)
         audit(session, actor_id=None, entity="model", record_id=0, action="score",
               context=f"lead: {len(scores)} contacts scored, {changed} changed ({source})"[:80])
     return {"source": source, "contacts": int(len(scores)), "changed": int(changed),
@@ -52,8 +53,10 @@ def update_lead_scores(engine: Engine, *, now: datetime | None = None, root: Pat
             "seconds": {"compute": round(computed - started, 2), "write": round(time.perf_counter() - computed, 2)}}
 
 
-def _write(conn: Connection, scores: pd.Series) -> int:
-    """Load (id, score) into a temporary table, then one UPDATE ... FROM of the rows whose score changed."""
+def _write(session: Session, scores: pd.Series) -> int:
+    """Load (id, score) into a temporary table, then one UPDATE ... FROM of the rows whose score changed. The
+    automation rules on a score crossing a threshold fire on the crossings, in the same transaction."""
+    conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
     conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS lead_score_new (id BIGINT PRIMARY KEY, score FLOAT)"))
     conn.execute(text("DELETE FROM lead_score_new"))
@@ -66,11 +69,13 @@ def _write(conn: Connection, scores: pd.Series) -> int:
     else:
         for lo in range(0, len(rows), CHUNK):
             conn.exec_driver_sql("INSERT INTO lead_score_new (id, score) VALUES (?, ?)", rows[lo:lo + CHUNK])
+    crossings = score_crossings(session, table("lead_score_new", column("id"), column("score")))
     changed = conn.execute(text(
         "UPDATE contact SET lead_score = lead_score_new.score FROM lead_score_new "
         "WHERE contact.id = lead_score_new.id "
         "AND (contact.lead_score IS NULL OR contact.lead_score <> lead_score_new.score)"
     )).rowcount
+    fire_score_crossings(session, crossings)
     conn.execute(text("DROP TABLE lead_score_new"))
     return changed
 

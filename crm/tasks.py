@@ -10,7 +10,7 @@ Buckets, by the UTC day of `now` as on the home page (crm.home reads the same co
 Tasks are created by `crm.activities.log_activity` (and by automation rules through it).
 """
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, case, func, or_
@@ -25,6 +25,8 @@ from crm.permissions import Actor, require_edit
 
 UPCOMING_DAYS = 7
 MAX_SNOOZE = timedelta(days=365)
+MORNING = time(9, 0)  # when "tomorrow morning", "next week" and a chosen date end a snooze (UTC, as the days)
+SNOOZE_CHOICES = {"hour": "1 hour", "tomorrow": "Tomorrow morning", "next_week": "Next week", "date": "On a date"}
 
 
 class TaskItem(BaseModel):
@@ -127,6 +129,22 @@ def reopen_task(*, session: Session, actor: Actor, task_id: int, seen_version: i
     if task.done_at is None:
         raise ValidationFailed("done_at", "this task is not done")
     return _save(session, actor, task, {"done_at": None})
+
+
+def snooze_moment(choice: str, now: datetime, on: date | None = None) -> datetime:
+    """When a snooze choice ends: an hour from now, tomorrow morning, next Monday morning, or the morning of `on`."""
+    morning = datetime.combine(now.date(), MORNING, tzinfo=now.tzinfo)
+    if choice == "hour":
+        return now + timedelta(hours=1)
+    if choice == "tomorrow":
+        return morning + timedelta(days=1)
+    if choice == "next_week":
+        return morning + timedelta(days=7 - now.weekday())
+    if choice == "date":
+        if on is None:
+            raise ValidationFailed("snoozed_until", "choose a date")
+        return datetime.combine(on, MORNING, tzinfo=now.tzinfo)
+    raise ValidationFailed("snoozed_until", f"{choice!r} is not a snooze choice; choose one of {', '.join(SNOOZE_CHOICES)}")
 
 
 def snooze_task(*, session: Session, actor: Actor, task_id: int, until: datetime, seen_version: int) -> TaskItem:

@@ -1,13 +1,16 @@
-"""Home: what each role sees first, read from the database through crm.home."""
+"""Home: what each role sees first, read from the database through crm.home and crm.tasks.
+
+Reps get their numbers, notifications, tasks inbox (done, snooze, undo) and open deals; every other role gets its
+notifications and, if it has any, its tasks above its own overview (ui.inbox draws both)."""
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from crm.models import Role
 from crm.permissions import Actor
+from ui import inbox as inbox_view
 from ui import session
-from ui.cache import home_data
-
+from ui.cache import home_data, inbox_data
 
 
 def money(value: float) -> str:
@@ -29,10 +32,8 @@ def table(frame: pd.DataFrame, **columns) -> None:
 
 
 def rep(actor: Actor) -> None:
-    data = home_data("rep_home", actor)
-    groups = {"Overdue": (data.overdue, data.overdue_count), "Due today": (data.due_today, data.due_today_count),
-              "Next 7 days": (data.upcoming, data.upcoming_count)}
-    open_tasks = data.overdue_count + data.due_today_count + data.upcoming_count
+    data, inbox = home_data("rep_home", actor), inbox_data(actor)
+    open_tasks = sum(inbox.counts[bucket] for bucket in inbox_view.OPEN_BUCKETS)
     cols = st.columns(4)
     cols[0].metric("Open deals", f"{data.open_deal_count:,}")
     cols[1].metric("Open amount", money(data.open_amount))
@@ -40,6 +41,10 @@ def rep(actor: Actor) -> None:
                    help="Amount × probability: yours if you set one, else the model's, else the stage's.")
     cols[3].metric("Open tasks", f"{open_tasks:,}",
                    help="Overdue, due today and due in the next 7 days.")
+
+    inbox_view.show_notifications(actor, inbox)
+    st.subheader("My tasks")
+    inbox_view.show_tasks(actor, inbox)
 
     st.subheader("My open deals")
     if data.open_deals.empty:
@@ -49,17 +54,15 @@ def rep(actor: Actor) -> None:
               probability=st.column_config.NumberColumn("Probability", format="percent"),
               expected_close=st.column_config.DateColumn("Expected close", format="D MMM YYYY"))
 
-    st.subheader("My tasks")
-    if not open_tasks:
-        st.success("No open tasks — nice.")
-        return
-    for label, (frame, total) in groups.items():
-        shown = f"{total:,}" if total <= len(frame) else f"first {len(frame)} of {total:,}"
-        st.markdown(f"**{label}** ({shown})")
-        if frame.empty:
-            st.caption("Nothing here.")
-        else:
-            table(frame.drop(columns="id"), subject="Task", due_at=when("Due"))
+
+def inbox_first(actor: Actor) -> None:
+    """Every other role: their notifications (rules notify any owner), and their tasks if they have some."""
+    inbox = inbox_data(actor)
+    inbox_view.show_notifications(actor, inbox, compact=True)
+    if inbox_view.worth_listing(inbox):
+        st.subheader("My tasks")
+        inbox_view.show_tasks(actor, inbox, compact=True)
+    st.divider()
 
 
 def manager(actor: Actor) -> None:
@@ -135,4 +138,6 @@ VIEWS = {Role.REP: rep, Role.MANAGER: manager, Role.MARKETER: marketer, Role.ADM
 actor = session.current_actor()
 st.title("Home")
 st.text(f"Welcome, {actor.full_name}.")
+if actor.role != Role.REP:
+    inbox_first(actor)
 VIEWS[actor.role](actor)

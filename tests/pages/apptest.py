@@ -35,3 +35,20 @@ def login(at: AppTest, email: str, password: str) -> AppTest:
 
 def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+BUCKETS = ("Overdue", "Due today", "Next 7 days", "Snoozed")
+
+
+def sections(at) -> dict[str, list[str]]:
+    """What the inbox lists under each bucket heading, in page order (task subjects are bold markdown)."""
+    found, current = {}, None
+    for text in (m.value for m in at.markdown):
+        bucket = next((b for b in BUCKETS if text.startswith((f"**{b}**", f"**:red[{b}]**"))), None)
+        if bucket is not None:
+            current = found.setdefault(bucket, [])
+        elif "-badge[" in text:
+            current = None  # the notifications begin
+        elif current is not None and text.startswith("**") and text.endswith("**"):
+            current.append(text[2:-2])
+    return found

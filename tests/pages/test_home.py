@@ -9,7 +9,7 @@ from crm.clock import utcnow
 from crm.models import (
     Activity, ActivityKind, Company, Contact, Deal, DealStatus, Lifecycle, Pipeline, Role, Segment, Stage, Team, User,
 )
-from tests.pages.apptest import no_exception, signed_in
+from tests.pages.apptest import no_exception, sections, signed_in
 
 
 def stage(s, name: str, pipeline: str = "New business") -> Stage:
@@ -79,11 +79,9 @@ def test_rep_sees_own_open_deals_and_tasks(crm):
     assert metrics(at) == {"Open deals": "3", "Open amount": "2,300", "Weighted amount": "1,130", "Open tasks": "3"}
     deals = at.dataframe[0].value
     assert sorted(deals["title"]) == ["Acme renewal", "Beta pilot", "Epsilon upsell"]
-    overdue, today, upcoming = (at.dataframe[i].value for i in (1, 2, 3))
-    assert list(overdue["subject"]) == ["Call Acme back"]
-    assert list(today["subject"]) == ["Send the proposal"]
-    assert list(upcoming["subject"]) == ["Prepare the QBR"]
-    assert list(overdue["contact"]) == ["Ana Lima"]
+    assert sections(at) == {"Overdue": ["Call Acme back"], "Due today": ["Send the proposal"],
+                            "Next 7 days": ["Prepare the QBR"]}
+    assert [link.proto.label for link in at.get("page_link")].count("Ana Lima") == 3  # each task links its contact
 
 
 def test_manager_sees_team_pipeline_by_stage_and_rep(crm):

@@ -15,6 +15,9 @@ FIELD_LABELS = {
     "regex": "Pattern (regex)", "min_value": "Minimum", "max_value": "Maximum", "options": "Options",
     "view_roles": "Roles that may view", "edit_roles": "Roles that may edit",
     "lost_reason_id": "Lost reason", "rep_probability": "My probability", "stage_id": "Stage",
+    # data hygiene
+    "merged_ids": "Tags to merge", "tag_ids": "Tags", "merged_id": "List to merge", "days": "Days",
+    "fields": "Fields", "proposals": "Changes", "company_id": "Company", "owner_id": "Owner",
 }
 
 

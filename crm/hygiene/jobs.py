@@ -84,6 +84,7 @@ class JobView:
     created_at: datetime
     reverted_at: datetime | None
     summary: dict
+    actor_id: int | None = None  # who ran it: they (or an admin) may revert it
 
 
 def list_jobs(*, session: Session, actor: Actor, kind: str | None = None, limit: int = 50) -> list[JobView]:
@@ -95,7 +96,7 @@ def list_jobs(*, session: Session, actor: Actor, kind: str | None = None, limit:
     rows = session.exec(stmt.order_by(HygieneJob.id.desc()).limit(limit)).all()
     return [JobView(id=j.id, kind=j.kind, status=j.status, actor=name, params=j.params or {},
                     record_count=j.record_count, created_at=j.created_at, reverted_at=j.reverted_at,
-                    summary=j.summary or {}) for j, name in rows]
+                    summary=j.summary or {}, actor_id=j.actor_id) for j, name in rows]
 
 
 def revert_job(*, session: Session, actor: Actor, job_id: int, skip_edited: bool = False) -> RevertResult:

@@ -47,16 +47,20 @@ for row in range(0, len(KPIS), 4):
                       help=(kpi.compute.__doc__ or "").strip().split("\n\n")[0],
                       chart_data=trend_points(history, kpi.key), chart_type="line")
 
+# The drill-down is drawn when asked for: the rows behind a number can be thousands of deals or orders.
 focus = st.selectbox("Look closer at", [k.key for k in KPIS], format_func=lambda k: BY_KEY[k].label,
+                     index=None, placeholder="Choose a KPI to see its trend and the records behind it",
                      key="kpi_focus")
-kpi = BY_KEY[focus]
-trend = pd.DataFrame({"period": [p.start for p in kpi_data.periods(flt)], "value": [h[focus].value for h in history]})
-_chart(st, px.line(trend, x="period", y="value", markers=True, labels={"value": kpi.label, "period": ""}),
-       "kpi_trend", 260)
-rows = kpi_data.records(actor, flt, focus)
-st.caption(f"{len(rows):,} records behind {kpi.label.lower()}" if len(rows) else "No records behind this number.")
-if len(rows):
-    st.dataframe(rows, hide_index=True, key="kpi_records")
+if focus is not None:
+    kpi = BY_KEY[focus]
+    trend = pd.DataFrame({"period": [p.start for p in kpi_data.periods(flt)],
+                          "value": [h[focus].value for h in history]})
+    _chart(st, px.line(trend, x="period", y="value", markers=True, labels={"value": kpi.label, "period": ""}),
+           "kpi_trend", 260)
+    rows = kpi_data.records(actor, flt, focus)
+    st.caption(f"{len(rows):,} records behind {kpi.label.lower()}" if len(rows) else "No records behind this number.")
+    if len(rows):
+        st.dataframe(rows, hide_index=True, key="kpi_records")
 
 st.subheader("Pipeline")
 funnel = kpi_data.frame("funnel", actor, flt)

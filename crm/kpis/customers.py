@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from crm.errors import ValidationFailed
-from crm.frames import result_frame
+from crm.frames import select_frame
 from crm.kpis import cube
 from crm.kpis.base import KpiFilter, Metric, cube_owners, month_span
 from crm.kpis.cube_facts import PERIOD_MONTHS
@@ -101,7 +101,7 @@ def _spend_by_channel(session: Session, flt: KpiFilter) -> pd.DataFrame:
     share = case(*((MarketingSpend.month == m, s) for m, s in shares.items()), else_=0.0)
     stmt = (select(MarketingSpend.channel.label("channel"), func.sum(MarketingSpend.amount * share).label("spend"))
             .where(MarketingSpend.month.in_(list(shares))).group_by(MarketingSpend.channel))
-    return result_frame(session.execute(stmt))
+    return select_frame(session, stmt)
 
 
 def _new_customers(flt: KpiFilter):
@@ -127,9 +127,8 @@ def _new_by_channel(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFr
     conditions, _ = _contact_conditions(session, actor, flt)
     new = _new_customers(flt)
     channel = func.coalesce(Contact.source, NO_CHANNEL).label("channel")
-    return result_frame(session.execute(
-        select(channel, func.count().label("new_customers")).select_from(new)
-        .join(Contact, Contact.id == new.c.contact_id).where(*conditions).group_by(channel)))
+    return select_frame(session, select(channel, func.count().label("new_customers")).select_from(new)
+                        .join(Contact, Contact.id == new.c.contact_id).where(*conditions).group_by(channel))
 
 
 def cac_by_channel(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
@@ -167,7 +166,7 @@ def cac_records(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
     stmt = (select(new.c.contact_id, _name(), func.coalesce(Contact.source, NO_CHANNEL).label("channel"),
                    Contact.owner_id, new.c.first_order_at)
             .join(Contact, Contact.id == new.c.contact_id).where(*conditions).order_by(new.c.first_order_at))
-    return result_frame(session.execute(stmt))
+    return select_frame(session, stmt)
 
 
 def _name():
@@ -229,7 +228,7 @@ def _list_growth_from_events(session: Session, actor: Actor, flt: KpiFilter, lis
                    total(inside, ev.c.action == SUB).label("subscribed"),
                    total(inside, ev.c.action == UNSUB).label("unsubscribed"))
             .group_by(ev.c.list_name).order_by(ev.c.list_name))
-    return result_frame(session.execute(stmt)).astype({"size_at_start": int, "subscribed": int, "unsubscribed": int})
+    return select_frame(session, stmt).astype({"size_at_start": int, "subscribed": int, "unsubscribed": int})
 
 
 def email_list_growth(session: Session, actor: Actor, flt: KpiFilter, *, list_name: str | None = None) -> Metric:
@@ -257,7 +256,7 @@ def email_list_growth_records(session: Session, actor: Actor, flt: KpiFilter, *,
     ev, effective = _subscription_changes(session, actor, flt, list_name)
     stmt = (select(ev.c.id.label("event_id"), ev.c.contact_id, ev.c.list_name, ev.c.action, ev.c.occurred_at)
             .where(effective, ev.c.occurred_at >= flt.since).order_by(ev.c.occurred_at, ev.c.id))
-    return result_frame(session.execute(stmt))
+    return select_frame(session, stmt)
 
 
 # --- 9 net promoter score -------------------------------------------------------------------------------------------
@@ -305,8 +304,8 @@ def nps_trend(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
     bucket = case(*((SurveyResponse.answered_at < end, i) for i, end in enumerate(ends)), else_=len(ends)) \
         if ends else literal(0)
     ranked, latest = _latest_answers(session, actor, flt, bucket)
-    found = result_frame(session.execute(select(ranked.c.bucket, *_nps_counts(ranked)).where(latest)
-                                         .group_by(ranked.c.bucket)))
+    found = select_frame(session, select(ranked.c.bucket, *_nps_counts(ranked)).where(latest)
+                         .group_by(ranked.c.bucket))
     out = pd.DataFrame({"bucket": range(len(months)), "month": months})
     out = out.merge(found, on="bucket", how="left").drop(columns="bucket")
     out = out.fillna(0).astype({"responses": int, "promoters": int, "detractors": int})
@@ -326,7 +325,7 @@ def nps_records(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
     stmt = (select(ranked.c.id.label("response_id"), ranked.c.contact_id, _name(), ranked.c.score,
                    group.label("group"), ranked.c.answered_at)
             .join(Contact, Contact.id == ranked.c.contact_id).where(latest).order_by(ranked.c.answered_at))
-    return result_frame(session.execute(stmt))
+    return select_frame(session, stmt)
 
 
 # --- 10 churn -------------------------------------------------------------------------------------------------------
@@ -370,7 +369,7 @@ def churn_records(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFram
     per, where = _customers_at_start(session, actor, flt)
     stmt = (select(per.c.contact_id, _name(), Contact.owner_id, per.c.last_order_at, per.c.lost)
             .join(Contact, Contact.id == per.c.contact_id).where(*where).order_by(per.c.contact_id))
-    out = result_frame(session.execute(stmt))
+    out = select_frame(session, stmt)
     return out.astype({"lost": bool})
 
 
@@ -411,7 +410,7 @@ def mean_time_to_resolve_records(session: Session, actor: Actor, flt: KpiFilter)
     stmt = (select(Ticket.id.label("ticket_id"), Ticket.subject, Ticket.contact_id, Ticket.owner_id, Ticket.opened_at,
                    Ticket.resolved_at, _hours().label("hours"))
             .where(*_resolved_tickets(session, actor, flt)).order_by(Ticket.resolved_at, Ticket.id))
-    return result_frame(session.execute(stmt))
+    return select_frame(session, stmt)
 
 
 METRICS = {

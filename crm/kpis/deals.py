@@ -18,7 +18,7 @@ from sqlalchemy import case, func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from crm.frames import result_frame
+from crm.frames import select_frame
 from crm.kpis.base import KpiFilter, Metric, deal_scope, ratio
 from crm.models import Deal, DealLineItem, DealStageHistory, DealStatus, LostReason, Pipeline, Product, Stage, User
 from crm.permissions import Actor
@@ -117,9 +117,9 @@ def cohort_close_rate_records(session: Session, actor: Actor, flt: KpiFilter) ->
 def _pipeline_stages(session: Session) -> pd.DataFrame:
     """Every open stage (neither won nor lost), deleted ones too: the history in them still counts.
     Columns: stage_id, pipeline_id, stage, position."""
-    return result_frame(session.execute(
-        select(Stage.id.label("stage_id"), Stage.pipeline_id, Stage.name.label("stage"), Stage.position)
-        .where(Stage.is_won.is_(False), Stage.is_lost.is_(False))))
+    return select_frame(session, select(
+        Stage.id.label("stage_id"), Stage.pipeline_id, Stage.name.label("stage"), Stage.position,
+    ).where(Stage.is_won.is_(False), Stage.is_lost.is_(False)))
 
 
 def stage_durations(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
@@ -132,12 +132,11 @@ def stage_durations(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFr
     h = DealStageHistory
     # The visits come straight from the index (no GROUP BY in SQL: its sort costs more than pandas' sum). The stage
     # is unindexed so that SQLite starts from the period's deals, not from every visit ever made to these stages.
-    visits = result_frame(session.execute(
-        select(h.deal_id, h.stage_id, Deal.status.label("outcome"),
-               days_between(h.entered_at, h.exited_at).label("days"))
-        .select_from(Deal).join(h, h.deal_id == Deal.id)
-        .where(*_closed_in(session, actor, flt), h.exited_at.is_not(None),
-               unindexed(h.stage_id).in_(stages.stage_id.tolist()))))
+    visits = select_frame(session, select(
+        h.deal_id, h.stage_id, Deal.status.label("outcome"), days_between(h.entered_at, h.exited_at).label("days"),
+    ).select_from(Deal).join(h, h.deal_id == Deal.id).where(
+        *_closed_in(session, actor, flt), h.exited_at.is_not(None),
+        unindexed(h.stage_id).in_(stages.stage_id.tolist())))
     columns = ["pipeline_id", "stage_id", "stage", "position", "outcome", "deals", "median_days", "p75_days"]
     if visits.empty:
         return pd.DataFrame(columns=columns)
@@ -321,7 +320,7 @@ def win_rates(session: Session, actor: Actor, flt: KpiFilter, by: WinRateBy) -> 
     stmt = select(counts.c.key, label.label("label"), counts.c.won, counts.c.closed, counts.c.won_amount)
     if table is not None:
         stmt = stmt.select_from(counts).join(table, table.id == counts.c.key, isouter=True)
-    frame = result_frame(session.execute(stmt))
+    frame = select_frame(session, stmt)
     frame["win_rate"] = [ratio(w, c) for w, c in zip(frame.won, frame.closed)]
     frame = frame.sort_values(["closed", "label"], ascending=[False, True], ignore_index=True)
     return frame[["key", "label", "won", "closed", "win_rate", "won_amount"]]

@@ -31,6 +31,8 @@ FORECAST = PageSpec("pages/forecast.py", "Forecast", ":material/trending_up:", "
 MODELS = PageSpec("pages/models.py", "Models", ":material/model_training:", "model-cards")
 KPIS = PageSpec("pages/kpis.py", "KPIs", ":material/monitoring:", "kpi-dashboard")
 SEGMENTS = PageSpec("pages/segments.py", "Segments", ":material/filter_alt:", "segment-builder")
+HYGIENE = PageSpec("pages/hygiene.py", "Data hygiene", ":material/cleaning_services:", "data-hygiene")
+AUTOMATIONS = PageSpec("pages/automations.py", "Automations", ":material/bolt:", "automation-rules")
 
 
 def _roles_with(right: str) -> frozenset[Role]:
@@ -47,6 +49,7 @@ PIPELINE_ROLES = _roles_with("deals.edit_own")
 FORECAST_ROLES = _roles_with("forecast.view")
 SEGMENT_ROLES = _roles_with("segments.manage")  # marketers and admins
 MODEL_ROLES = FORECAST_ROLES | SEGMENT_ROLES  # managers, marketers (cross-sell), admins
+HYGIENE_ROLES = _roles_with("data.hygiene")  # managers and admins
 
 
 def pages_for(role: Role | str | None) -> list[PageSpec]:
@@ -64,8 +67,10 @@ def pages_for(role: Role | str | None) -> list[PageSpec]:
         pages.append(MODELS)
     if Role(role) in IMPORT_ROLES:
         pages.append(IMPORT)
+    if Role(role) in HYGIENE_ROLES:
+        pages.append(HYGIENE)
     if Role(role) is Role.ADMIN:
-        pages.append(ADMIN)
+        pages += [AUTOMATIONS, ADMIN]
     return pages
 
 

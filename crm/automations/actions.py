@@ -75,8 +75,8 @@ def _record(f: Firing) -> SQLModel:
     return row
 
 
-def _label(entity: str, row: SQLModel) -> str:
-    """How a notification names the record."""
+def record_label(entity: str, row: SQLModel) -> str:
+    """How a notification and the firing log name the record."""
     if entity == "contact":
         return f"{row.first_name} {row.last_name}".strip()
     return row.name if entity == "company" else row.title if entity == "deal" else row.subject
@@ -260,8 +260,8 @@ def _notify_owner(f: Firing) -> str:
     owner = f.session.get(User, row.owner_id) if row.owner_id is not None else None
     if owner is None or not owner.active:
         raise ValidationFailed("owner", f"the {f.entity} has no active owner to notify")
-    notify(f.session, user_id=owner.id, message=f"{f.params['message']}: {_label(f.entity, row)}", entity=f.entity,
-           record_id=f.record_id)
+    notify(f.session, user_id=owner.id, message=f"{f.params['message']}: {record_label(f.entity, row)}",
+           entity=f.entity, record_id=f.record_id)
     return f"notified {owner.full_name}"
 
 

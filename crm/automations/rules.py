@@ -8,10 +8,11 @@ from datetime import datetime
 
 import pandas as pd
 from pydantic import BaseModel, Field
+from sqlalchemy import case, func
 from sqlmodel import Session, select
 
 from crm.audit import apply_changes, audit, check_version, created_fields, load_for_update
-from crm.automations.actions import ACTIONS
+from crm.automations.actions import ACTIONS, OWNED, record_label
 from crm.automations.triggers import TRIGGERS
 from crm.clock import utcnow
 from crm.errors import NotFound, ValidationFailed
@@ -136,8 +137,9 @@ def get_rule(*, session: Session, actor: Actor, rule_id: int) -> RuleView:
 
 
 def firing_log(*, session: Session, actor: Actor, rule_id: int | None = None, failed_only: bool = False,
-               limit: int = 200) -> pd.DataFrame:
-    """The latest firings, newest first: when, which rule, which record, on what occasion, and what came of it."""
+               limit: int = 200, names: bool = False) -> pd.DataFrame:
+    """The latest firings, newest first: when, which rule, which record, on what occasion, and what came of it;
+    with `names`, also a `record` column: what the record is called now (None once it is deleted)."""
     require(actor, "admin.configure", "see the automation log")
     stmt = (select(AutomationFiring.id, AutomationFiring.created_at.label("at"), AutomationRule.name.label("rule"),
                    AutomationFiring.entity, AutomationFiring.record_id, AutomationFiring.occasion,
@@ -148,4 +150,35 @@ def firing_log(*, session: Session, actor: Actor, rule_id: int | None = None, fa
         stmt = stmt.where(AutomationFiring.rule_id == rule_id)
     if failed_only:
         stmt = stmt.where(AutomationFiring.outcome == "failed")
-    return result_frame(session.exec(stmt))
+    frame = result_frame(session.exec(stmt))
+    if names:
+        frame.insert(5, "record", _record_names(session, frame))
+    return frame
+
+
+def _record_names(session: Session, frame: pd.DataFrame) -> list[str | None]:
+    """How each firing's record is called now (None once it is gone), one query per kind of record."""
+    names: dict[tuple[str, int], str] = {}
+    for entity, ids in frame.groupby("entity")["record_id"] if len(frame) else ():
+        model = OWNED.get(entity)
+        if model is not None:
+            for row in session.exec(select(model).where(model.id.in_([int(i) for i in ids.unique()]))):
+                names[(entity, row.id)] = None if row.deleted_at is not None else record_label(entity, row)
+    return [names.get((e, int(r))) for e, r in zip(frame["entity"], frame["record_id"])]
+
+
+class RuleActivity(BaseModel):
+    firings: int
+    failed: int
+    last_fired_at: datetime | None
+
+
+def rule_activity(*, session: Session, actor: Actor) -> dict[int, RuleActivity]:
+    """Per rule id: how often it fired, how often that failed, and when it last fired (rules that never fired are
+    left out). One aggregate over the log, by the rule_id index."""
+    require(actor, "admin.configure", "see the automation log")
+    failed = func.sum(case((AutomationFiring.outcome == "failed", 1), else_=0))
+    stmt = (select(AutomationFiring.rule_id, func.count(), failed, func.max(AutomationFiring.created_at))
+            .group_by(AutomationFiring.rule_id))
+    return {rule_id: RuleActivity(firings=n, failed=bad or 0, last_fired_at=last)
+            for rule_id, n, bad, last in session.exec(stmt)}

@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from crm.audit import apply_changes, audit, check_version, created_fields, load_for_update
 from crm.errors import AuthenticationFailed, NotFound, ValidationFailed
-from crm.models import WebForm
+from crm.models import BehaviorEvent, EventKind, WebForm
 from crm.permissions import Actor, require
 from crm.rows import unique_name
 from crm.webforms.fields import check_mapping
@@ -130,6 +131,23 @@ def list_forms(*, session: Session, actor: Actor) -> list[WebFormView]:
     require(actor, "admin.configure", "see web forms")
     rows = session.exec(select(WebForm).where(WebForm.deleted_at.is_(None)).order_by(WebForm.key)).all()
     return [_view(f) for f in rows]
+
+
+
+def submission_total(*, session: Session, actor: Actor) -> int:
+    """How many form submissions were ever taken, from the event index alone: a cheap key for caching the counts."""
+    require(actor, "admin.configure", "see web forms")
+    return session.exec(select(func.count()).where(BehaviorEvent.kind == EventKind.FORM_SUBMISSION)).one()
+
+
+def submission_counts(*, session: Session, actor: Actor) -> dict[str, tuple[int, datetime]]:
+    """Per form key: the submissions taken (their form-submission events) and when the last one came. It reads every
+    submission's properties (1.7 s for 77,000 on the large demo), so pages cache it on submission_total."""
+    require(actor, "admin.configure", "see web forms")
+    form = BehaviorEvent.properties["form"].as_string()
+    stmt = (select(form, func.count(), func.max(BehaviorEvent.occurred_at))
+            .where(BehaviorEvent.kind == EventKind.FORM_SUBMISSION, form.is_not(None)).group_by(form))
+    return {key: (n, last) for key, n, last in session.exec(stmt)}
 
 
 def _locked(session: Session, actor: Actor, form_id: int, seen_version: int, *, doing: str) -> WebForm:

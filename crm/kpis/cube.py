@@ -67,12 +67,16 @@ def totals(session: Session, measures: list[str], owners: Iterable[int] | None, 
     group = [] if by is None else [getattr(KpiCube, by)]
     stmt = select(*group, KpiCube.measure, func.sum(KpiCube.value)).where(
         KpiCube.measure.in_(measures), KpiCube.owner_id.in_(_owners(owners)), *_days(since, until))
-    frame = pd.DataFrame(session.execute(stmt.group_by(*group, KpiCube.measure)).all(),
-                         columns=[*([by] if by else []), "measure", "value"])
+    rows = session.execute(stmt.group_by(*group, KpiCube.measure)).all()
+    # A few hundred rows at most: plain dicts, not pivot_table (which cost more than the query).
     if by is None:
-        return frame.set_index("measure")["value"].reindex(measures, fill_value=0.0).to_frame().T
-    wide = frame.pivot_table(index=by, columns="measure", values="value", aggfunc="sum", fill_value=0.0)
-    return wide.reindex(columns=measures, fill_value=0.0).reset_index()
+        found = {measure: value for measure, value in rows}
+        return pd.DataFrame([[float(found.get(m, 0.0)) for m in measures]], columns=measures)
+    wide: dict = {}
+    for group_key, measure, value in rows:
+        wide.setdefault(group_key, dict.fromkeys(measures, 0.0))[measure] = float(value)
+    frame = pd.DataFrame.from_dict(wide, orient="index", columns=measures).sort_index()
+    return frame.rename_axis(by).reset_index()
 
 
 def active(session: Session, owners: Iterable[int] | None, day: date, spans: str = "active") -> int:

@@ -151,8 +151,8 @@ def stage_durations(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFr
 
 def _cycle_days(session: Session, actor: Actor, flt: KpiFilter) -> pd.Series:
     won = _closed_in(session, actor, flt, statuses=(str(DealStatus.WON),))
-    days = session.exec(select(days_between(Deal.created_at, Deal.closed_at)).where(*won)).all()
-    return pd.Series(days, dtype=float)
+    days = select_frame(session, select(days_between(Deal.created_at, Deal.closed_at).label("days")).where(*won))
+    return days["days"].astype(float)
 
 
 def sales_cycle(session: Session, actor: Actor, flt: KpiFilter) -> Metric:

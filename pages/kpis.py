@@ -12,7 +12,7 @@ from crm.forecast.periods import previous_periods
 from crm.kpis.catalogue import BY_KEY, KPIS, metrics_frame
 from ui import kpi_data, session
 from ui.exports import export_buttons
-from ui.kpi_view import change_text, kpi_filter, shown, trend_points
+from ui.kpi_view import change_text, duration_boxes, kpi_filter, shown, trend_points
 from ui.text import md_escape
 
 
@@ -72,8 +72,7 @@ else:
         _chart(left, px.funnel(stages, x="reached", y="stage", title=str(pipeline)), f"kpi_funnel_{pipeline}", 320)
 durations = kpi_data.frame("stage_durations", actor, flt)
 if not durations.empty:
-    _chart(right, px.bar(durations, x="stage", y=["median_days", "p75_days"], barmode="group", facet_row="outcome",
-                         labels={"value": "days in stage", "variable": ""}), "kpi_durations", 360)
+    _chart(right, duration_boxes(durations), "kpi_durations", 360)
 losses = kpi_data.frame("losses", actor, flt)
 if not losses.empty:
     st.caption("Where deals were lost, and why")

@@ -18,6 +18,7 @@ Negotiation 3, Closed won 4, Closed lost 5.
 """
 from datetime import UTC, date, datetime
 
+import numpy as np
 import pytest
 from sqlmodel import select
 
@@ -173,7 +174,18 @@ def test_stage_durations(world):
         ("Qualification", "lost"): (2, 13, 18.5),  # d3 2, d9 24: p75 = 2 + 0.75 × 22
         ("Discovery", "lost"): (1, 16, 16),  # d3
     }  # closed stages, d4 (November), d6 (open) and d8 (deleted) are not there
+    boxes = {(r.stage, r.outcome): (round(r.p25_days, 6), r.whisker_low_days, r.whisker_high_days)
+             for r in frame.itertuples()}
+    assert boxes[("Qualification", "won")] == (6.5, 3, 20)  # 3 + 0.5 × 7; no day beyond 1.5 IQR (8.5) of the box
+    assert boxes[("Proposal", "won")] == (13, 6, 49)  # 6 + 0.5 × 14
     assert run(engine, ids["admin"], kpis.stage_durations, DEC).empty
+
+
+def test_a_box_whisker_stops_at_the_last_day_within_one_and_a_half_boxes():
+    from crm.kpis.deals import box_of
+    box = box_of(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))  # p25 2, p75 4: whiskers reach [2 − 3, 4 + 3] = [−1, 7]
+    assert box == {"deals": 5, "median_days": 3.0, "p75_days": 4.0, "p25_days": 2.0, "whisker_low_days": 1.0,
+                   "whisker_high_days": 4.0}  # 100 is an outlier: the whisker ends at 4
 
 
 def test_funnel_and_losses(world):

@@ -1,4 +1,6 @@
-"""The KPI page's filter row and number formatting."""
+"""The KPI page's filter row, number formatting and the one chart plotly express cannot draw."""
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from crm.clock import today
@@ -52,3 +54,16 @@ def change_text(now: Metric, before: Metric) -> str | None:
 def trend_points(history: list[dict[str, Metric]], key: str) -> list[float]:
     """One KPI's values over the periods, for a tile's small chart (an undefined value is a gap)."""
     return [float("nan") if h[key].value is None else h[key].value for h in history]
+
+
+def duration_boxes(durations: pd.DataFrame) -> go.Figure:
+    """Days in each stage as box plots, won beside lost, from the quartiles and whiskers crm.kpis.deals computed
+    (plotly draws a box from given numbers, so the page never loads the deals' durations themselves)."""
+    figure = go.Figure()
+    for outcome, rows in durations.groupby("outcome", sort=True):
+        figure.add_trace(go.Box(
+            name=str(outcome), x=rows["stage"], q1=rows["p25_days"], median=rows["median_days"], q3=rows["p75_days"],
+            lowerfence=rows["whisker_low_days"], upperfence=rows["whisker_high_days"]))
+    figure.update_layout(boxmode="group", title="Days in each stage, deals closed in the period",
+                         yaxis_title="days in stage", legend_title_text="")
+    return figure

@@ -123,11 +123,14 @@ def _pipeline_stages(session: Session) -> pd.DataFrame:
 
 
 def stage_durations(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
-    """Days deals closed in the period spent in each open stage: median and 75th percentile, for won and for lost.
+    """Days deals closed in the period spent in each open stage, for won and for lost: the median and 75th
+    percentile, and the rest of a box plot (25th percentile, and Tukey's whiskers: the lowest and highest days within
+    1.5 interquartile ranges of the box).
 
     A deal's time in a stage is the sum of its completed visits (exited_at − entered_at, in days), so a deal that
     went back counts once with its total. Closed stages (is_won, is_lost) are not pipeline stages and are left out.
-    Columns: pipeline_id, stage_id, stage, position, outcome, deals, median_days, p75_days; no rows without data."""
+    Columns: pipeline_id, stage_id, stage, position, outcome, deals, median_days, p75_days, p25_days,
+    whisker_low_days, whisker_high_days; no rows without data."""
     stages = _pipeline_stages(session)
     h = DealStageHistory
     # The visits come straight from the index (no GROUP BY in SQL: its sort costs more than pandas' sum). The stage
@@ -137,14 +140,24 @@ def stage_durations(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFr
     ).select_from(Deal).join(h, h.deal_id == Deal.id).where(
         *_closed_in(session, actor, flt), h.exited_at.is_not(None),
         unindexed(h.stage_id).in_(stages.stage_id.tolist())))
-    columns = ["pipeline_id", "stage_id", "stage", "position", "outcome", "deals", "median_days", "p75_days"]
+    columns = ["pipeline_id", "stage_id", "stage", "position", "outcome", "deals", "median_days", "p75_days",
+               "p25_days", "whisker_low_days", "whisker_high_days"]
     if visits.empty:
         return pd.DataFrame(columns=columns)
     per_deal = visits.groupby(["deal_id", "stage_id", "outcome"], as_index=False, sort=False)["days"].sum()
-    out = per_deal.groupby(["stage_id", "outcome"])["days"].agg(
-        deals="count", median_days="median", p75_days=lambda d: float(np.quantile(d, 0.75))).reset_index()
-    out = out.merge(stages, on="stage_id")  # labels on the few result rows, not on every visit
+    boxes = [{"stage_id": stage_id, "outcome": outcome, **box_of(days.to_numpy())}
+             for (stage_id, outcome), days in per_deal.groupby(["stage_id", "outcome"])["days"]]
+    out = pd.DataFrame(boxes).merge(stages, on="stage_id")  # labels on the few result rows, not on every visit
     return out.sort_values(["pipeline_id", "position", "outcome"], ignore_index=True)[columns]
+
+
+def box_of(days: np.ndarray) -> dict:
+    """A box plot's numbers for one group of durations (linear-interpolated quantiles, as numpy's default)."""
+    p25, median, p75 = (float(q) for q in np.quantile(days, [0.25, 0.5, 0.75]))
+    reach = 1.5 * (p75 - p25)
+    return {"deals": len(days), "median_days": median, "p75_days": p75, "p25_days": p25,
+            "whisker_low_days": float(days[days >= p25 - reach].min()),
+            "whisker_high_days": float(days[days <= p75 + reach].max())}
 
 
 # --- 5. sales-cycle length ----------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ if focus is not None:
         st.dataframe(rows, hide_index=True, key="kpi_records")
 
 st.subheader("Pipeline")
-funnel = kpi_data.frame("funnel", actor, flt)
+funnel, losses = kpi_data.frame("funnel_and_losses", actor, flt)
 left, right = st.columns(2)
 if funnel.empty:
     left.caption("No deals closed in this period.")
@@ -73,7 +73,6 @@ else:
 durations = kpi_data.frame("stage_durations", actor, flt)
 if not durations.empty:
     _chart(right, duration_boxes(durations), "kpi_durations", 360)
-losses = kpi_data.frame("losses", actor, flt)
 if not losses.empty:
     st.caption("Where deals were lost, and why")
     st.dataframe(losses, hide_index=True, key="kpi_losses", column_config={

@@ -19,6 +19,7 @@ Negotiation 3, Closed won 4, Closed lost 5.
 from datetime import UTC, date, datetime
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlmodel import select
 
@@ -204,6 +205,9 @@ def test_funnel_and_losses(world):
     empty = run(engine, ids["admin"], kpis.conversion_funnel, KpiFilter(DEC.start, DEC.end, pipeline_id=ids["NB"]))
     assert list(empty.reached) == [0, 0, 0, 0] and list(empty.conversion) == [None] * 4
     assert run(engine, ids["admin"], kpis.losses, DEC).empty
+    # The page reads both from one pass over the lost deals: the same frames.
+    pd.testing.assert_frame_equal(run(engine, ids["admin"], kpis.funnel_and_losses, nb)[0].set_index("stage"), funnel)
+    pd.testing.assert_frame_equal(run(engine, ids["admin"], kpis.funnel_and_losses)[1], lost)
 
 
 def test_win_rates_by_source_product_and_rep(world):

@@ -47,17 +47,18 @@ def history(actor: Actor, flt: KpiFilter) -> list[dict[str, Metric]]:
     return [metrics(actor, period) for period in periods(flt)]
 
 
-FRAMES = {"funnel": deals.conversion_funnel, "stage_durations": deals.stage_durations, "losses": deals.losses,
+FRAMES = {"funnel_and_losses": deals.funnel_and_losses, "stage_durations": deals.stage_durations,
           "win_rates": deals.win_rates, "revenue_trend": revenue.revenue_trend, "nps_trend": customers.nps_trend,
           "cac_by_channel": customers.cac_by_channel}
 
 
 @st.cache_data(ttl=3600, max_entries=128, show_spinner=False)
-def _frame(name: str, actor: Actor, flt: KpiFilter, data_version: int, *args) -> pd.DataFrame:
+def _frame(name: str, actor: Actor, flt: KpiFilter, data_version: int, *args):
     with read_scope() as s:
         return FRAMES[name](s, actor, flt, *args)
 
 
-def frame(name: str, actor: Actor, flt: KpiFilter, *args) -> pd.DataFrame:
-    """A breakdown the page charts (funnel, stage durations, losses, win rates, revenue, NPS, CAC by channel)."""
+def frame(name: str, actor: Actor, flt: KpiFilter, *args):
+    """A breakdown the page charts (funnel and losses, stage durations, win rates, revenue, NPS, CAC by channel):
+    a DataFrame, or a pair of them for funnel_and_losses."""
     return _frame(name, actor, flt, version(), *args)

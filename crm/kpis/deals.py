@@ -232,6 +232,17 @@ def _lost_at(stages: pd.DataFrame, lost) -> list:
     return [at(pipeline_id, furthest) for pipeline_id, furthest in lost]
 
 
+def _lost_groups(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
+    """Deals lost in the period by pipeline, furthest position (NaN: no history) and lost reason ("(no reason)"):
+    columns pipeline_id, furthest, reason, deals, amount. The funnel and the losses both read it."""
+    f = _furthest(session, actor, flt)
+    reason = func.coalesce(LostReason.name, "(no reason)").label("reason")
+    return select_frame(session, select(f.c.pipeline_id, f.c.furthest, reason, func.count().label("deals"),
+                                        func.coalesce(func.sum(f.c.amount), 0).label("amount"))
+                        .select_from(f).join(LostReason, LostReason.id == f.c.lost_reason_id, isouter=True)
+                        .group_by(f.c.pipeline_id, f.c.furthest, LostReason.name))
+
+
 def conversion_funnel(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
     """Stage-to-stage conversion of the deals closed in the period, per pipeline, and where the lost ones stopped.
 
@@ -241,27 +252,42 @@ def conversion_funnel(session: Session, actor: Actor, flt: KpiFilter) -> pd.Data
     lost_here / lost_amount: lost deals whose furthest stage is this one.
     Columns: pipeline_id, pipeline, stage_id, stage, position, reached, advanced, conversion, lost_here, lost_amount.
     """
+    return _funnel(session, actor, flt, _open_stages(session, flt), _lost_groups(session, actor, flt))
+
+
+def losses(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
+    """Deals lost in the period by lost reason and the stage they were lost at (as in the funnel), most first.
+
+    Columns: reason ("(no reason)" when none was given), stage, deals, amount, share (of all lost deals)."""
+    return _losses(_open_stages(session, flt), _lost_groups(session, actor, flt))
+
+
+def funnel_and_losses(session: Session, actor: Actor, flt: KpiFilter) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """conversion_funnel and losses together, from one read of the lost deals (what the KPI page shows)."""
+    stages, lost = _open_stages(session, flt), _lost_groups(session, actor, flt)
+    return _funnel(session, actor, flt, stages, lost), _losses(stages, lost)
+
+
+def _funnel(session: Session, actor: Actor, flt: KpiFilter, stages: pd.DataFrame, lost: pd.DataFrame) -> pd.DataFrame:
     won_by_pipeline = dict(session.exec(
         select(Deal.pipeline_id, func.count()).where(*_closed_in(session, actor, flt, statuses=(str(DealStatus.WON),)))
         .group_by(Deal.pipeline_id)).all())
-    f = _furthest(session, actor, flt)
-    groups = session.exec(select(f.c.pipeline_id, f.c.furthest, func.count().label("deals"),
-                                 func.sum(f.c.amount).label("amount"))
-                          .group_by(f.c.pipeline_id, f.c.furthest)).all()
+    groups = lost.groupby(["pipeline_id", "furthest"], dropna=False, as_index=False)[["deals", "amount"]].sum()
     rows = []
-    for pipeline_id, mine in _open_stages(session, flt).groupby("pipeline_id", sort=False):
+    for pipeline_id, mine in stages.groupby("pipeline_id", sort=False):
         won = won_by_pipeline.get(pipeline_id, 0)
-        lost = [g for g in groups if g.pipeline_id == pipeline_id]
+        here_lost = [g for g in groups.itertuples() if g.pipeline_id == pipeline_id]
         first = mine.position.min()
-        others = [(first if g.furthest is None else g.furthest, g.deals) for g in lost]  # closed and not won: lost
-        stops = _lost_at(mine, [(g.pipeline_id, g.furthest) for g in lost])
+        others = [(first if pd.isna(g.furthest) else g.furthest, g.deals) for g in here_lost]  # closed, not won: lost
+        stops = _lost_at(mine, [(g.pipeline_id, g.furthest) for g in here_lost])
         funnel = []
         for stage in mine.itertuples():
-            here = [g for g, stop in zip(lost, stops) if stop == stage.stage_id]
+            here = [g for g, stop in zip(here_lost, stops) if stop == stage.stage_id]
             funnel.append({"pipeline_id": pipeline_id, "pipeline": stage.pipeline, "stage_id": stage.stage_id,
                            "stage": stage.stage, "position": stage.position,
-                           "reached": won + sum(n for furthest, n in others if furthest >= stage.position),
-                           "lost_here": sum(g.deals for g in here), "lost_amount": float(sum(g.amount for g in here))})
+                           "reached": won + sum(int(n) for furthest, n in others if furthest >= stage.position),
+                           "lost_here": sum(int(g.deals) for g in here),
+                           "lost_amount": float(sum(g.amount for g in here))})
         for row, after in zip(funnel, [*funnel[1:], None]):
             row["advanced"] = after["reached"] if after else won
             row["conversion"] = ratio(row["advanced"], row["reached"])
@@ -271,21 +297,11 @@ def conversion_funnel(session: Session, actor: Actor, flt: KpiFilter) -> pd.Data
     return pd.DataFrame(rows, columns=columns)
 
 
-def losses(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
-    """Deals lost in the period by lost reason and the stage they were lost at (as in the funnel), most first.
-
-    Columns: reason ("(no reason)" when none was given), stage, deals, amount, share (of all lost deals)."""
-    f = _furthest(session, actor, flt)
-    result = session.exec(select(f.c.pipeline_id, f.c.furthest, func.coalesce(LostReason.name, "(no reason)")
-                                 .label("reason"), func.count().label("deals"), func.sum(f.c.amount).label("amount"))
-                          .select_from(f).join(LostReason, LostReason.id == f.c.lost_reason_id, isouter=True)
-                          .group_by(f.c.pipeline_id, f.c.furthest, LostReason.name))
-    lost = pd.DataFrame(result.all(), columns=list(result.keys()))
+def _losses(stages: pd.DataFrame, lost: pd.DataFrame) -> pd.DataFrame:
     columns = ["reason", "stage", "deals", "amount", "share"]
     if lost.empty:
         return pd.DataFrame(columns=columns)
-    stages = _open_stages(session, flt)
-    lost["stage_id"] = _lost_at(stages, zip(lost.pipeline_id, lost.furthest))
+    lost = lost.assign(stage_id=_lost_at(stages, zip(lost.pipeline_id, lost.furthest)))
     lost = lost.merge(stages[["stage_id", "stage"]], on="stage_id", how="left")
     out = lost.groupby(["reason", "stage"], dropna=False)[["deals", "amount"]].sum().reset_index()
     out["share"] = out.deals / out.deals.sum()

@@ -178,10 +178,9 @@ def _name():
 def _subscription_changes(session: Session, actor: Actor, flt: KpiFilter, list_name: str | None):
     """Events up to the period's end with `effective`: the event changed its (contact, list) pair's state. A
     pair starts unsubscribed; a repeated subscribe (or unsubscribe) changes nothing."""
-    conditions, _ = _contact_conditions(session, actor, flt)
     e = ListSubscriptionEvent
     previous = func.lag(e.action).over(partition_by=(e.contact_id, e.list_name), order_by=(e.occurred_at, e.id))
-    where = [e.occurred_at < flt.until, _counted(e.contact_id, conditions)]
+    where = [e.occurred_at < flt.until, _counted_fact(session, actor, flt, e.contact_id)[0]]
     if list_name is not None:
         where.append(e.list_name == list_name)
     events = select(e.id, e.contact_id, e.list_name, e.action, e.occurred_at, previous.label("previous")).where(*where)
@@ -333,7 +332,6 @@ def nps_records(session: Session, actor: Actor, flt: KpiFilter) -> pd.DataFrame:
 def _customers_at_start(session: Session, actor: Actor, flt: KpiFilter):
     """Customers at `since`, one row each: contact_id, last_order_at (before since), lost (1 if not a customer at
     `until`, i.e. no counted order in [until − 365 days, until))."""
-    conditions, _ = _contact_conditions(session, actor, flt)
     was = case((Order.ordered_at < flt.since, Order.ordered_at))
     still = case((Order.ordered_at >= flt.until - ACTIVE_WINDOW, 1), else_=0)
     per = (select(Order.contact_id.label("contact_id"), func.max(was).label("last_order_at"),
@@ -341,7 +339,7 @@ def _customers_at_start(session: Session, actor: Actor, flt: KpiFilter):
            .where(*_counted_order(), Order.ordered_at >= flt.since - ACTIVE_WINDOW, Order.ordered_at < flt.until,
                   Order.contact_id.is_not(None))
            .group_by(Order.contact_id).subquery("customer"))
-    return per, [per.c.last_order_at.is_not(None), _counted(per.c.contact_id, conditions)]
+    return per, [per.c.last_order_at.is_not(None), _counted_fact(session, actor, flt, per.c.contact_id)[0]]
 
 
 def churn_rate(session: Session, actor: Actor, flt: KpiFilter) -> Metric:

@@ -47,7 +47,8 @@ def _group_form(group: list[TagUse], generation: int) -> None:
     names = {t.id: _uses(t) for t in group}
     key = FormKeys(prefix, generation)
     with st.form(f"{prefix}form"):
-        st.markdown(" · ".join(f"`{md_escape(t.name)}`" for t in group))
+        # Quoted, not in code spans, where markdown would show md_escape's backslashes (V\.I\.P\.).
+        st.markdown(" · ".join(f"“{md_escape(t.name)}”" for t in group))
         st.selectbox("Keep", list(names), key=key("survivor"), format_func=names.get,
                      help="Suggested: the most used, then the oldest.")
         st.multiselect("Merge into it", list(names), default=[t.id for t in group[1:]], key=key("merged"),

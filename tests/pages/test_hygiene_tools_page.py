@@ -303,6 +303,9 @@ def test_merging_a_near_duplicate_group_into_the_survivor(people, tags):
     at = tab("tags_tab", people[Role.MANAGER])
     survivor = next(s for s in at.selectbox if s.key.startswith(group_key(tags, "survivor")))
     assert survivor.value == tags["VIP"]  # the most used leads
+    # The group's names, quoted so a trailing space shows; escaped markdown, not a code span showing backslashes.
+    group = next(m.value for m in at.markdown if "“VIP”" in m.value)
+    assert "“vip ”" in group and "“V\\.I\\.P\\.”" in group and "`" not in group
     click(at, group_key(tags, "merge"))
     assert live_tags() == {"VIP", "Lead"}
     with db.read_scope() as s:

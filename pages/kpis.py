@@ -3,8 +3,6 @@ one of them, and the funnel, stage durations, revenue, NPS and CAC charts. Cache
 anywhere shows on the next run."""
 from dataclasses import replace
 
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from crm.errors import CRMError
@@ -12,7 +10,8 @@ from crm.forecast.periods import previous_periods
 from crm.kpis.catalogue import BY_KEY, KPIS, metrics_frame
 from ui import kpi_data, session
 from ui.exports import export_buttons
-from ui.kpi_view import change_text, duration_boxes, kpi_filter, shown, trend_points
+from ui.kpi_view import (cac_chart, change_text, duration_boxes, funnel_chart, kpi_filter, line, shown,
+                         trend_points)
 from ui.text import md_escape
 
 
@@ -53,9 +52,7 @@ focus = st.selectbox("Look closer at", [k.key for k in KPIS], format_func=lambda
                      key="kpi_focus")
 if focus is not None:
     kpi = BY_KEY[focus]
-    trend = pd.DataFrame({"period": [p.start for p in kpi_data.periods(flt)],
-                          "value": [h[focus].value for h in history]})
-    _chart(st, px.line(trend, x="period", y="value", markers=True, labels={"value": kpi.label, "period": ""}),
+    _chart(st, line([p.start for p in kpi_data.periods(flt)], [h[focus].value for h in history], y_title=kpi.label),
            "kpi_trend", 260)
     rows = kpi_data.records(actor, flt, focus)
     st.caption(f"{len(rows):,} records behind {kpi.label.lower()}" if len(rows) else "No records behind this number.")
@@ -69,7 +66,7 @@ if funnel.empty:
     left.caption("No deals closed in this period.")
 else:
     for pipeline, stages in funnel.groupby("pipeline", sort=False):
-        _chart(left, px.funnel(stages, x="reached", y="stage", title=str(pipeline)), f"kpi_funnel_{pipeline}", 320)
+        _chart(left, funnel_chart(stages, str(pipeline)), f"kpi_funnel_{pipeline}", 320)
 durations = kpi_data.frame("stage_durations", actor, flt)
 if not durations.empty:
     _chart(right, duration_boxes(durations), "kpi_durations", 360)
@@ -87,16 +84,14 @@ year = replace(flt, start=previous_periods("month", flt.end, 11)[0][0])
 left, right = st.columns(2)
 revenue = kpi_data.frame("revenue_trend", actor, year)
 if not revenue.empty:
-    _chart(left, px.line(revenue, x="period_start", y="revenue", markers=True,
-                         title="Revenue by month, last 12 months", labels={"period_start": ""}), "kpi_revenue")
+    _chart(left, line(revenue["period_start"], revenue["revenue"], title="Revenue by month, last 12 months",
+                      y_title="revenue"), "kpi_revenue")
 nps = kpi_data.frame("nps_trend", actor, year)
 if not nps.empty:
-    _chart(right, px.line(nps, x="month", y="nps", markers=True, title="NPS by month, last 12 months",
-                          labels={"month": ""}), "kpi_nps")
+    _chart(right, line(nps["month"], nps["nps"], title="NPS by month, last 12 months", y_title="NPS"), "kpi_nps")
 cac = kpi_data.frame("cac_by_channel", actor, flt)
 if not cac.empty:
-    _chart(st, px.bar(cac, x="channel", y="cac", title="CAC by channel", hover_data=["spend", "new_customers"]),
-           "kpi_cac")
+    _chart(st, cac_chart(cac), "kpi_cac")
 
 export_buttons(lambda s: metrics_frame(metrics, previous), stem=f"kpis-{flt.start:%Y%m%d}", key="kpi_export",
                label="Export the KPIs")

@@ -10,7 +10,6 @@ from crm.clock import today
 from crm.db import read_scope
 from crm.errors import CRMError
 from crm.permissions import Actor
-from crm.segments.clusters import cluster_contacts, save_cluster_segment
 from crm.segments.rfm import GROUPS, compute_rfm, save_rfm_group
 from ui.directory import version
 from ui.forms import act, describe
@@ -25,6 +24,7 @@ def _rfm(actor: Actor, data_version: int):
 
 @st.cache_data(ttl=1800, max_entries=8, show_spinner=False)
 def _clusters(actor: Actor, seed: int, data_version: int):
+    from crm.segments.clusters import cluster_contacts  # late: see clusters()
     with read_scope() as s:
         return cluster_contacts(session=s, actor=actor, seed=seed)
 
@@ -65,6 +65,8 @@ def clusters(actor: Actor) -> None:
     seed = int(st.number_input("Seed", min_value=0, max_value=10_000, value=0, key="cl_seed"))
     if not st.toggle("Find clusters", key="cl_on"):
         return
+    # Imported only now: scikit-learn takes about 0.9 s to import, which every first visit of the page paid.
+    from crm.segments.clusters import save_cluster_segment
     with st.spinner("Clustering…"):
         try:
             found = _clusters(actor, seed, version())

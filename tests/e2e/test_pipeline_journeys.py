@@ -29,6 +29,9 @@ def _card(page, title: str):
 
 
 def _choose(page, card, option: str) -> None:
+    # The run a previous choice started must end first: while it redraws the board, the stale card and the new one
+    # can both sit in the block the locator finds (CI saw "resolved to 2 elements").
+    settle(page)
     card.get_by_test_id("stSelectbox").click()
     page.get_by_role("option", name=option, exact=True).click()
     settle(page)

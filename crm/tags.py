@@ -3,7 +3,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
-from crm.audit import audit, created_fields
+from crm.audit import apply_changes, audit, created_fields
 from crm.errors import ValidationFailed
 from crm.models import Company, CompanyTag, Contact, ContactTag, Tag
 from crm.permissions import Actor, can_read, require_edit
@@ -24,12 +24,16 @@ def list_tags(*, session: Session) -> list[TagView]:
 
 
 def ensure_tag(*, session: Session, actor: Actor, name: str) -> TagView:
-    """The live tag with this name (ignoring case and extra spaces), created if there is none."""
+    """The live tag with this name (ignoring case and extra spaces), created if there is none.
+
+    A deleted tag of that name is restored (audited) rather than blocking the name for good: deletion is soft and
+    keeps its links, so the tag comes back as it was. An import naming it, or a rep typing it, means it is wanted."""
     clean = " ".join((require_text(name, field="tag", max_length=60) or "").split())
     existing = session.exec(select(Tag).where(func.lower(Tag.name) == clean.lower())).first()
     if existing is not None:
         if existing.deleted_at is not None:
-            raise ValidationFailed("tag", f"the tag {existing.name!r} was deleted; an admin can restore it")
+            audit(session, actor_id=actor.id, entity="tag", record_id=existing.id, action="restore",
+                  changes=apply_changes(existing, {"deleted_at": None}), record_version=existing.version)
         return TagView(id=existing.id, name=existing.name, color=existing.color)
     tag = Tag(name=clean)
     session.add(tag)

@@ -201,6 +201,13 @@ def test_delete_tags_and_rights(engine, admin, tagged):
         actions = s.execute(select(AuditLog.action).where(AuditLog.entity == "tag")).all()
         links = s.execute(select(func.count()).where(ContactTag.tag_id == t["Old"])).scalar()
     assert actions == [("delete",), ("delete",)] and links == 1  # soft: the link stays for a restore
+    with session_scope(engine) as s:  # naming a deleted tag again restores it, link and all, rather than failing
+        assert ensure_tag(session=s, actor=admin, name=" old ").id == t["Old"]
+    with read_scope(engine) as s:
+        restored = s.get(Tag, t["Old"])
+        last = s.execute(select(AuditLog.action, AuditLog.field, AuditLog.new_value).where(AuditLog.entity == "tag")
+                         .order_by(AuditLog.id.desc())).first()
+    assert restored.deleted_at is None and tuple(last) == ("restore", "deleted_at", None)
     rep = actor(engine, make_user(engine, "rep"))
     with session_scope(engine) as s, pytest.raises(PermissionDenied):
         merge_tags(session=s, actor=rep, survivor_id=t["VIP"], merged_ids=[t["vip "]])

@@ -210,6 +210,24 @@ def test_tags_are_created_and_added_never_removed(engine, admin, tmp_path):
         assert list(names) == ["Newsletter", "Partner", "VIP"]
 
 
+def test_a_file_naming_a_deleted_tag_restores_it_and_a_revert_deletes_it_again(engine, admin, tmp_path):
+    from crm.hygiene.tag_cleanup import delete_tags
+    from crm.imports import revert_import
+    from crm.tags import ensure_tag
+    with session_scope(engine) as s:
+        old = ensure_tag(session=s, actor=admin, name="Old").id
+        delete_tags(session=s, actor=admin, tag_ids=[old])
+    summary = run(engine, "contacts", csv("Email,First name,Tags", "a@example.com,Ann,old"), who=admin, tmp=tmp_path)
+    assert summary.also_created == {}  # restored, not created: the name is unique, deleted or not
+    with read_scope(engine) as s:
+        assert s.get(Tag, old).deleted_at is None
+        assert s.execute(select(ContactTag.tag_id)).scalars().all() == [old]
+    with session_scope(engine) as s:
+        revert_import(session=s, actor=admin, job_id=summary.job_id)
+    with read_scope(engine) as s:
+        assert s.get(Tag, old).deleted_at is not None and not s.execute(select(ContactTag.tag_id)).all()
+
+
 def test_references_by_name_are_exact_but_case_and_space_insensitive(engine, admin, tmp_path):
     run(engine, "companies", csv("Name,Domain", "Acme Trading,acme.example"), who=admin, tmp=tmp_path)
     owner = make_user(engine, "rep", name="Rita Rep")

@@ -80,7 +80,7 @@ def _unused_form(unused: list[TagUse], generation: int) -> None:
     key = FormKeys("hyg_tag_unused_", generation)
     with st.form("hyg_tag_unused_form"):
         st.multiselect("Tags to delete", list(names), key=key("tag_ids"), format_func=names.get)
-        st.caption("Deleted tags leave every list and picker; their name stays taken until the tag is restored.")
+        st.caption("Deleted tags leave every list and picker; naming one again (by hand or in an import) restores it.")
         field_error("hyg_tag_delete", "tag_ids")
         done = submit_button("Delete the chosen tags", key="hyg_tag_delete", form=key, icon=":material/delete:",
                              action=_delete)

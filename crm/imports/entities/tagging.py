@@ -16,12 +16,21 @@ class Tagging:
         self.by_name: dict[str, int] | None = None
         self.names: dict[int, str] = {}
         self.linked: dict[int, set[int]] = {}  # record id -> tag ids it has
+        self.deleted: dict = {}  # folded name -> the deleted tag's row
 
     def _load(self, ctx: Context) -> None:
         if self.by_name is None:
-            rows = ctx.session.execute(select(Tag.id, Tag.name).where(Tag.deleted_at.is_(None))).all()
-            self.by_name = {fold(n): i for i, n in rows}
-            self.names = {i: n for i, n in rows}
+            rows = ctx.session.execute(select(Tag.id, Tag.name, Tag.deleted_at, Tag.version)).all()
+            live = [r for r in rows if r.deleted_at is None]
+            self.by_name = {fold(r.name): r.id for r in live}
+            self.names = {r.id: r.name for r in live}
+            # Deleted tags keep their name (and links): one the file names is restored, as crm.tags.ensure_tag does.
+            self.deleted = {fold(r.name): r for r in rows if r.deleted_at is not None}
+
+    def _restore(self, ctx: Context, tag) -> None:
+        ctx.writer.update(Tag, "tag", [({"id": tag.id, "deleted_at": tag.deleted_at, "version": tag.version},
+                                        {"deleted_at": None}, tag.version + 1)])
+        self.by_name[fold(tag.name)], self.names[tag.id] = tag.id, tag.name
 
     def load_links(self, ctx: Context, record_ids: list[int]) -> None:
         link, column, _ = _LINKS[self.record]
@@ -45,9 +54,12 @@ class Tagging:
             if fold(clean) not in self.by_name:
                 if ctx.actor is not None and not ctx.actor.can("tags.manage"):
                     raise ValidationFailed("tags", f"unknown tag {clean!r}, and your role may not create tags")
-                [tag_id] = ctx.writer.insert(Tag, [{"name": clean}], entity="tag")
-                self.by_name[fold(clean)], self.names[tag_id] = tag_id, clean
-                ctx.also_created["tag"] += 1
+                if fold(clean) in self.deleted:
+                    self._restore(ctx, self.deleted.pop(fold(clean)))
+                else:
+                    [tag_id] = ctx.writer.insert(Tag, [{"name": clean}], entity="tag")
+                    self.by_name[fold(clean)], self.names[tag_id] = tag_id, clean
+                    ctx.also_created["tag"] += 1
             ids.append(self.by_name[fold(clean)])
         have = self.linked.get(row.existing["id"], set()) if row.existing else set()
         row.extra["tags"] = [i for i in dict.fromkeys(ids) if i not in have]

@@ -36,14 +36,16 @@ def month_index(moments: pd.Series) -> pd.Series:
 
 
 def month_start(index) -> pd.Series:
-    """First day of month `index` (year * 12 + month − 1) as datetime64."""
+    """First day of month `index` (year * 12 + month − 1) as datetime64, keeping a Series' index. numpy counts
+    datetime64[M] in months since January 1970, so this is arithmetic (pd.to_datetime of year, month and day
+    columns took 2 ms a call, about a third of refreshing one contact's share before a commit)."""
     index = pd.Series(index)
-    return pd.to_datetime(pd.DataFrame({"year": index // 12, "month": index % 12 + 1, "day": 1}))
+    months = (index.to_numpy(dtype=np.int64) - 1970 * 12).astype("datetime64[M]").astype("datetime64[us]")
+    return pd.Series(months, index=index.index)
 
 
 def _rows(contact_id, measure, moment, value, key="") -> pd.DataFrame:
-    frame = pd.DataFrame({"contact_id": contact_id, "measure": measure, "day": moment, "key": key, "value": value})
-    return frame[COLUMNS]
+    return pd.DataFrame({"contact_id": contact_id, "measure": measure, "day": moment, "key": key, "value": value})
 
 
 def contributions(contacts: pd.DataFrame, orders: pd.DataFrame, lines: pd.DataFrame,

@@ -1,12 +1,9 @@
 """The KPI dashboard for managers: every metric with its change against the previous period, the rows behind any
 one of them, and the funnel, stage durations, revenue, NPS and CAC charts. Cached on the data version, so a write
 anywhere shows on the next run."""
-from dataclasses import replace
-
 import streamlit as st
 
 from crm.errors import CRMError
-from crm.forecast.periods import previous_periods
 from crm.kpis.catalogue import BY_KEY, KPIS, metrics_frame
 from ui import kpi_data, session
 from ui.exports import export_buttons
@@ -30,6 +27,7 @@ if not actor.can("forecast.view"):
 flt = kpi_filter(actor)
 try:
     history = kpi_data.history(actor, flt)  # oldest first: this period last, the one it is compared with before it
+    charts = kpi_data.breakdowns(actor, flt)
 except CRMError as exc:
     st.error(md_escape(exc.message), icon=":material/block:")
     st.stop()
@@ -60,14 +58,14 @@ if focus is not None:
         st.dataframe(rows, hide_index=True, key="kpi_records")
 
 st.subheader("Pipeline")
-funnel, losses = kpi_data.frame("funnel_and_losses", actor, flt)
+funnel, losses = charts["funnel"], charts["losses"]
 left, right = st.columns(2)
 if funnel.empty:
     left.caption("No deals closed in this period.")
 else:
     for pipeline, stages in funnel.groupby("pipeline", sort=False):
         _chart(left, funnel_chart(stages, str(pipeline)), f"kpi_funnel_{pipeline}", 320)
-durations = kpi_data.frame("stage_durations", actor, flt)
+durations = charts["stage_durations"]
 if not durations.empty:
     _chart(right, duration_boxes(durations), "kpi_durations", 360)
 if not losses.empty:
@@ -75,21 +73,19 @@ if not losses.empty:
     st.dataframe(losses, hide_index=True, key="kpi_losses", column_config={
         "share": st.column_config.NumberColumn(format="percent")})
 by = st.radio("Win rate by", ["source", "product", "rep"], horizontal=True, key="kpi_win_by")
-st.dataframe(kpi_data.frame("win_rates", actor, flt, by), hide_index=True, key="kpi_win_rates", column_config={
+st.dataframe(kpi_data.win_rates(actor, flt, by), hide_index=True, key="kpi_win_rates", column_config={
     "win_rate": st.column_config.NumberColumn("Win rate", format="percent")})
 
 st.subheader("Customers")
-# Trends over the twelve months that end with the period, so a month shows its place in the year.
-year = replace(flt, start=previous_periods("month", flt.end, 11)[0][0])
 left, right = st.columns(2)
-revenue = kpi_data.frame("revenue_trend", actor, year)
+revenue = charts["revenue_trend"]  # trends over the twelve months that end with the period
 if not revenue.empty:
     _chart(left, line(revenue["period_start"], revenue["revenue"], title="Revenue by month, last 12 months",
                       y_title="revenue"), "kpi_revenue")
-nps = kpi_data.frame("nps_trend", actor, year)
+nps = charts["nps_trend"]
 if not nps.empty:
     _chart(right, line(nps["month"], nps["nps"], title="NPS by month, last 12 months", y_title="NPS"), "kpi_nps")
-cac = kpi_data.frame("cac_by_channel", actor, flt)
+cac = charts["cac_by_channel"]
 if not cac.empty:
     _chart(st, cac_chart(cac), "kpi_cac")
 

@@ -1,9 +1,12 @@
 """Cached reads for the KPI page, keyed on the data version: any write through the service layer bumps it, so the
 next run shows the new numbers (no long TTL)."""
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
 from crm.db import read_scope
+from crm.forecast.periods import previous_periods
 from crm.kpis import customers, deals, revenue
 from crm.kpis.base import KpiFilter, Metric
 from crm.kpis.catalogue import compute_all, records as kpi_records
@@ -47,18 +50,33 @@ def history(actor: Actor, flt: KpiFilter) -> list[dict[str, Metric]]:
     return [metrics(actor, period) for period in periods(flt)]
 
 
-FRAMES = {"funnel_and_losses": deals.funnel_and_losses, "stage_durations": deals.stage_durations,
-          "win_rates": deals.win_rates, "revenue_trend": revenue.revenue_trend, "nps_trend": customers.nps_trend,
-          "cac_by_channel": customers.cac_by_channel}
+def year_of(flt: KpiFilter) -> KpiFilter:
+    """The twelve months that end with the period, for the trends: a month shows its place in the year."""
+    return replace(flt, start=previous_periods("month", flt.end, 11)[0][0])
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def _breakdowns(actor: Actor, flt: KpiFilter, data_version: int) -> dict:
+    year = year_of(flt)
+    with read_scope() as s:
+        funnel, losses = deals.funnel_and_losses(s, actor, flt)
+        return {"funnel": funnel, "losses": losses, "stage_durations": deals.stage_durations(s, actor, flt),
+                "cac_by_channel": customers.cac_by_channel(s, actor, flt),
+                "revenue_trend": revenue.revenue_trend(s, actor, year), "nps_trend": customers.nps_trend(s, actor, year)}
+
+
+def breakdowns(actor: Actor, flt: KpiFilter) -> dict[str, pd.DataFrame]:
+    """What the charts show, cached as one: funnel, losses, stage_durations and cac_by_channel over the period, and
+    revenue_trend and nps_trend over year_of(flt)."""
+    return _breakdowns(actor, flt, version())
 
 
 @st.cache_data(ttl=3600, max_entries=128, show_spinner=False)
-def _frame(name: str, actor: Actor, flt: KpiFilter, data_version: int, *args):
+def _win_rates(actor: Actor, flt: KpiFilter, by: str, data_version: int) -> pd.DataFrame:
     with read_scope() as s:
-        return FRAMES[name](s, actor, flt, *args)
+        return deals.win_rates(s, actor, flt, by)
 
 
-def frame(name: str, actor: Actor, flt: KpiFilter, *args):
-    """A breakdown the page charts (funnel and losses, stage durations, win rates, revenue, NPS, CAC by channel):
-    a DataFrame, or a pair of them for funnel_and_losses."""
-    return _frame(name, actor, flt, version(), *args)
+def win_rates(actor: Actor, flt: KpiFilter, by: str) -> pd.DataFrame:
+    """Win rates by source, product or rep (its own cache: the page's radio changes only this)."""
+    return _win_rates(actor, flt, by, version())

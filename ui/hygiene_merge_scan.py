@@ -2,63 +2,21 @@
 as model training runs, because a scan of the large demo's million contacts takes about a minute and 1.4 GB
 (docs/hygiene.md). A page run only starts the child and looks at it; one scan per database and entity at a time
 in this server."""
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from dataclasses import dataclass
 
-from crm.clock import utcnow
-from crm.config import ROOT, get_settings
+from crm.config import get_settings
 from crm.permissions import Actor
+from ui.child_runs import ChildRun, launch
 
 
 @dataclass
-class Scan:
-    entity: str
-    process: subprocess.Popen
-    log: Path
-    started_at: datetime = field(default_factory=utcnow)
-    started: float = field(default_factory=time.monotonic)
-    ended: float | None = None  # when a page first saw the process finished
-
-    @property
-    def running(self) -> bool:
-        if self.process.poll() is None:
-            return True
-        self.ended = self.ended or time.monotonic()
-        return False
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds since the start, or the run time of a finished scan."""
-        return (self.ended or time.monotonic()) - self.started
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+class Scan(ChildRun):
+    entity: str = "contact"
 
     def summary(self) -> dict | None:
         """What the command printed for this entity (crm.hygiene.duplicates.ScanSummary), once it succeeded."""
-        if self.running or self.process.returncode != 0:
-            return None
-        text = self.output()
-        start = text.find("[")
-        try:
-            summaries = json.loads(text[start:]) if start >= 0 else []
-        except json.JSONDecodeError:
-            return None
-        return next((s for s in summaries if s.get("entity") == self.entity), None)
-
-    def failure(self) -> str | None:
-        """The last line the command wrote, if it failed."""
-        if self.running or self.process.returncode == 0:
-            return None
-        return (self.output().strip().splitlines() or [f"exit code {self.process.returncode}"])[-1][:300]
+        return next((s for s in self.printed_json("[") or [] if s.get("entity") == self.entity), None)
 
 
 _scans: dict[tuple[str, str], Scan] = {}
@@ -75,13 +33,9 @@ def start(entity: str, actor: Actor) -> Scan:
         current = _scans.get(_key(entity))
         if current is not None and current.running:
             return current
-        log = Path(tempfile.mkdtemp(prefix=f"crm-duplicates-{entity}-")) / "scan.log"
-        env = {**os.environ, "CRM_DATABASE_URL": get_settings().database_url, "PYTHONPATH": str(ROOT)}
-        with log.open("w", encoding="utf-8") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "crm", "hygiene", "find-duplicates", "--entity", entity, "--as", actor.email],
-                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-        _scans[_key(entity)] = scan = Scan(entity, process, log)
+        _scans[_key(entity)] = scan = launch(
+            Scan, ["hygiene", "find-duplicates", "--entity", entity, "--as", actor.email], entity=entity,
+            name=f"duplicates-{entity}", env={"CRM_DATABASE_URL": get_settings().database_url})
         return scan
 
 

@@ -141,3 +141,32 @@ def settle(page) -> None:
     """Wait until Streamlit has finished the current run (its status widget says 'Running' meanwhile)."""
     page.wait_for_timeout(300)
     page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
+
+
+def pick(page, box, typed: str, option, attempts: int = 3) -> None:
+    """Open the selectbox `box`, type `typed` (long lists only render the options in view) and click `option`.
+
+    A rerun that lands while the list is open redraws the box and closes the list (CI saw this once, after the field
+    of the same segment condition had just changed), so a list that never shows the option is closed and opened
+    again once the run has settled."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # late: optional without a browser
+    for attempt in range(attempts):
+        settle(page)
+        box.click()
+        page.keyboard.type(typed)
+        try:
+            option.wait_for(timeout=10_000)
+            option.click()
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+    settle(page)
+
+
+def choose(page, label: str, nth: int, option: str) -> None:
+    """The option named `option` (for "Group · Field", typed by its last part) in the nth selectbox `label`."""
+    pick(page, page.get_by_role("combobox", name=label).nth(nth), option.split(" · ")[-1],
+         page.get_by_role("option", name=option, exact=True))
+

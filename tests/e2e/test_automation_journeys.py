@@ -15,8 +15,7 @@ from crm.db import session_scope
 from crm.models import AutomationFiring, AutomationRule, ContactInput, WebForm
 from crm.permissions import load_actor
 from crm.webforms.forms import hash_token
-from tests.e2e.conftest import CHROMIUM, DOCS_SHOTS, SHOTS, expect, full_screenshot, settle, sign_in
-from tests.e2e.test_segment_journeys import _choose
+from tests.e2e.conftest import CHROMIUM, DOCS_SHOTS, SHOTS, choose, expect, full_screenshot, settle, sign_in
 
 pytestmark = [
     pytest.mark.e2e,
@@ -44,8 +43,8 @@ def _open(page, server, title: str) -> None:
 def test_an_admin_creates_a_rule_and_sees_it_fire(page, server, db):
     _open(page, server, "Automations")
     page.get_by_role("tab", name="New rule").click()
-    _choose(page, "When", 0, "A contact is created")
-    _choose(page, "Then", 0, "Notify the owner")
+    choose(page, "When", 0, "A contact is created")
+    choose(page, "Then", 0, "Notify the owner")
     page.get_by_label("Name").last.fill(RULE)
     page.get_by_label("Message").last.fill("Say hello")
     _shot(page, "automations_new_rule_admin.png")

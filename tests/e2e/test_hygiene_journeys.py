@@ -13,7 +13,7 @@ from crm.db import session_scope
 from crm.deals import DealInput, create_deal
 from crm.models import Activity, ActivityKind, Contact, ContactInput, Deal, MergeLog, User
 from crm.permissions import load_actor
-from tests.e2e.conftest import CHROMIUM, DOCS_SHOTS, SHOTS, expect, full_screenshot, settle, sign_in
+from tests.e2e.conftest import CHROMIUM, DOCS_SHOTS, SHOTS, expect, full_screenshot, pick, settle, sign_in
 
 pytestmark = [
     pytest.mark.e2e,
@@ -48,23 +48,8 @@ def state(db, ids: dict[str, int]) -> dict:
                 "call": s.get(Activity, ids["call"]).contact_id, "deal": s.get(Deal, ids["deal"]).contact_id}
 
 
-def _pick_pair(page, name: str, attempts: int = 3) -> None:
-    """Choose the pair by typing its name (a rerun that lands while the list is open closes it: try again)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # late: optional without a browser
-    for attempt in range(attempts):
-        settle(page)
-        page.get_by_role("combobox", name="Pair").click()
-        page.keyboard.type(name)
-        option = page.get_by_role("option").filter(has_text=name).first
-        try:
-            option.wait_for(timeout=10_000)
-            option.click()
-            break
-        except PlaywrightTimeout:
-            if attempt == attempts - 1:
-                raise
-            page.keyboard.press("Escape")
-    settle(page)
+def _pick_pair(page, name: str) -> None:
+    pick(page, page.get_by_role("combobox", name="Pair"), name, page.get_by_role("option").filter(has_text=name).first)
 
 
 def _shot(page, name: str) -> None:

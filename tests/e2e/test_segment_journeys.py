@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from crm.db import session_scope
 from crm.models import Contact, Segment, SegmentSnapshot
-from tests.e2e.conftest import CHROMIUM, DOCS_SHOTS, SHOTS, expect, full_screenshot, settle, sign_in
+from tests.e2e.conftest import CHROMIUM, DOCS_SHOTS, SHOTS, choose, expect, full_screenshot, settle, sign_in
 
 pytestmark = [
     pytest.mark.e2e,
@@ -20,30 +20,6 @@ pytestmark = [
 
 WAIT = 60_000
 NAME = "Browser: US customers who opted in"
-
-
-def _choose(page, label: str, nth: int, option: str, attempts: int = 3) -> None:
-    """Pick from a selectbox by typing (long lists only render the options in view).
-
-    A rerun that lands while the list is open redraws the box and closes the list (CI saw this once, after
-    the field of the same condition had just changed), so a list that never shows the option is closed and
-    opened again once the run has settled.
-    """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # late: optional without a browser
-    for attempt in range(attempts):
-        settle(page)
-        page.get_by_role("combobox", name=label).nth(nth).click()
-        page.keyboard.type(option.split(" · ")[-1])
-        choice = page.get_by_role("option", name=option, exact=True)
-        try:
-            choice.wait_for(timeout=10_000)
-            choice.click()
-            break
-        except PlaywrightTimeout:
-            if attempt == attempts - 1:
-                raise
-            page.keyboard.press("Escape")
-    settle(page)
 
 
 def _add_condition(page) -> None:
@@ -65,12 +41,12 @@ def test_a_marketer_builds_saves_and_exports_a_segment(page, server, db):
     page.get_by_test_id("stSidebar").get_by_role("link", name="Segments").click()
     page.locator("h1", has_text="Segments").wait_for()
     settle(page)
-    _choose(page, "Value", 0, "customer")  # the first condition starts as "Lifecycle stage is …"
+    choose(page, "Value", 0, "customer")  # the first condition starts as "Lifecycle stage is …"
     _add_condition(page)
-    _choose(page, "Field", 1, "Location · Country")
-    _choose(page, "Value", 1, "US")
+    choose(page, "Field", 1, "Location · Country")
+    choose(page, "Value", 1, "US")
     _add_condition(page)
-    _choose(page, "Field", 2, "Consent · Email opt-in")
+    choose(page, "Field", 2, "Consent · Email opt-in")
     expect(page.get_by_test_id("stMetric").filter(has_text="Matching contacts")).to_contain_text(
         f"{len(expected):,}", timeout=WAIT)
     page.get_by_label("Name").fill(NAME)

@@ -10,7 +10,8 @@ from crm.config import get_settings
 from crm.models import Role, Team, UserCreate
 from crm.permissions import load_actor
 from crm.users import create_user
-from tests.pages.apptest import EMAILS, PASSWORD
+from tests.pages.apptest import EMAILS, PASSWORD, no_exception, signed_in
+from ui.navigation import ADMIN
 
 
 def use_database(monkeypatch, url: str) -> None:
@@ -61,3 +62,13 @@ def people(crm_db) -> dict[Role, int]:
             ids[role] = create_user(session=s, actor=actor, data=UserCreate(
                 email=EMAILS[role], full_name=name, role=role, team_id=team_id, password=PASSWORD)).id
     return ids
+
+
+@pytest.fixture
+def admin_page(people):
+    """The admin page, signed in as the admin."""
+    at = signed_in(people[Role.ADMIN]).run()
+    at.switch_page(ADMIN.path).run()
+    no_exception(at)
+    return at
+

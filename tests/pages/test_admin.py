@@ -16,14 +16,6 @@ from tests.pages.apptest import ROOT, no_exception, signed_in
 from ui.navigation import ADMIN
 
 
-@pytest.fixture
-def admin_page(people):
-    at = signed_in(people[Role.ADMIN]).run()
-    at.switch_page(ADMIN.path).run()
-    no_exception(at)
-    return at
-
-
 def errors(at) -> list[str]:
     return [e.value for e in at.error]
 

@@ -8,17 +8,8 @@ from crm.models import AuditLog, Role, WebForm
 from crm.permissions import load_actor
 from crm.webforms.forms import authenticate_form, hash_token, update_form
 from crm.webforms.intake import submit_form
-from tests.pages.apptest import no_exception, signed_in
+from tests.pages.apptest import no_exception
 from tests.pages.test_admin import errors, fill, submit
-from ui.navigation import ADMIN
-
-
-@pytest.fixture
-def admin_page(people):
-    at = signed_in(people[Role.ADMIN]).run()
-    at.switch_page(ADMIN.path).run()
-    no_exception(at)
-    return at
 
 
 def forms_in_db() -> list[WebForm]:

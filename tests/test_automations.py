@@ -102,6 +102,8 @@ def test_rules_are_created_edited_switched_and_deleted_with_audit_and_versions(e
     ("lead_score_crosses", {"threshold": 150}, "notify_owner", {"message": "x"}, "trigger_params.threshold"),
     ("date_approaching", {"entity": "contact", "field": "nickname", "days": 30}, "notify_owner", {"message": "x"},
      "trigger_params.field"),  # a text field, not a date
+    ("date_approaching", {"entity": "contact", "field": [], "days": 30}, "notify_owner", {"message": "x"},
+     "trigger_params.field"),  # not text at all (hypothesis found it reaching the SQL as a list)
     ("form_submitted", {"form_key": "no-such-form"}, "notify_owner", {"message": "x"}, "trigger_params.form_key"),
     ("ticket_open", {"hours": 0}, "notify_owner", {"message": "x"}, "trigger_params.hours"),
     ("contact_created", {}, "send_fax", {}, "action"),

@@ -90,7 +90,7 @@ def _dated(session: Session, params: dict) -> dict:
     params = only_keys(params, {"entity", "field", "days"}, P)
     if not isinstance(params.get("entity"), str) or params["entity"] not in DATED:
         raise ValidationFailed(f"{P}.entity", f"choose one of {', '.join(DATED)}")
-    field = date_field(session, params["entity"], params.get("field"))
+    field = date_field(session, params["entity"], text(params, "field", P, max_length=60))
     return {"entity": params["entity"], "field": field.key, "days": whole_number(params, "days", P, lo=0, hi=3650)}
 
 

@@ -168,21 +168,22 @@ def _readable_pair(session: Session, actor: Actor, pair_id: int) -> DuplicateCan
 
 def dismiss_duplicate(*, session: Session, actor: Actor, pair_id: int, seen_version: int) -> DuplicatePairView:
     """Mark an open pair "not a duplicate", so later scans leave it alone."""
-    pair = _readable_pair(session, actor, pair_id)
-    check_version(session, entity="duplicate_candidate", record=pair, seen_version=seen_version)
-    if pair.status != PairStatus.OPEN:
-        raise ValidationFailed("status", f"this pair is {pair.status}, not open")
-    _decide(session, actor, pair, PairStatus.DISMISSED)
-    return _view(pair, *(session.get(_MODELS[pair.entity], i) for i in (pair.a_id, pair.b_id)))
+    return _move(session, actor, pair_id, seen_version, PairStatus.OPEN, PairStatus.DISMISSED)
 
 
 def reopen_duplicate(*, session: Session, actor: Actor, pair_id: int, seen_version: int) -> DuplicatePairView:
     """Undo a dismissal: the pair is open again (a later scan refreshes or removes it like any open pair)."""
+    return _move(session, actor, pair_id, seen_version, PairStatus.DISMISSED, PairStatus.OPEN)
+
+
+def _move(session: Session, actor: Actor, pair_id: int, seen_version: int, status: PairStatus,
+          to: PairStatus) -> DuplicatePairView:
+    """Take a pair the actor may read, seen at `seen_version`, from `status` to `to`."""
     pair = _readable_pair(session, actor, pair_id)
     check_version(session, entity="duplicate_candidate", record=pair, seen_version=seen_version)
-    if pair.status != PairStatus.DISMISSED:
-        raise ValidationFailed("status", f"this pair is {pair.status}, not dismissed")
-    _decide(session, actor, pair, PairStatus.OPEN)
+    if pair.status != status:
+        raise ValidationFailed("status", f"this pair is {pair.status}, not {status}")
+    _decide(session, actor, pair, to)
     return _view(pair, *(session.get(_MODELS[pair.entity], i) for i in (pair.a_id, pair.b_id)))
 
 
